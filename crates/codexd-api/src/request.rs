@@ -1,0 +1,159 @@
+//! Parameters and replies of the API methods.
+
+use crate::task::{Task, TaskState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Parameters of `codexd_start`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StartRequest {
+    /// The prompt for codex (required, non-empty).
+    pub prompt: String,
+    /// Working directory (absolute; must exist). Clients resolve relative paths themselves.
+    pub cwd: PathBuf,
+    /// Sandbox mode for codex (`read-only`, `workspace-write`, `danger-full-access`).
+    pub sandbox: Option<String>,
+    /// Model for codex (`-m`).
+    pub model: Option<String>,
+    /// `key=value` overrides, forwarded to `codex exec -c` unchanged.
+    pub config: Vec<String>,
+    /// Environment variables to set for codex (values are held in memory only).
+    pub env: BTreeMap<String, String>,
+    /// Environment variables to remove from the daemon's environment for this run (e.g. a
+    /// `VIRTUAL_ENV` the client does not have).
+    pub env_remove: Vec<String>,
+    /// Wall-clock limit in milliseconds; the daemon's default applies when absent.
+    pub timeout_ms: Option<u64>,
+    /// Wait up to this long for codex's `thread.started` before replying, so the reply
+    /// carries the `thread_id`. 0 or absent: reply at once.
+    pub wait_for_thread_ms: Option<u64>,
+}
+
+/// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResumeRequest {
+    /// The task to continue (id or unambiguous prefix).
+    pub task: String,
+    /// The follow-up prompt.
+    pub prompt: String,
+    /// Model override; the parent's model otherwise.
+    pub model: Option<String>,
+    /// Extra `key=value` overrides, appended to the parent's.
+    pub config: Vec<String>,
+    /// Environment, as in [`StartRequest::env`].
+    pub env: BTreeMap<String, String>,
+    /// As in [`StartRequest::env_remove`].
+    pub env_remove: Vec<String>,
+    /// Wall-clock limit in milliseconds; the parent's otherwise.
+    pub timeout_ms: Option<u64>,
+    /// As in [`StartRequest::wait_for_thread_ms`].
+    pub wait_for_thread_ms: Option<u64>,
+}
+
+/// Parameters of `codexd_list`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    /// Only tasks in one of these states (all states when empty).
+    pub states: Vec<TaskState>,
+    /// Only tasks whose cwd is exactly this directory.
+    pub cwd: Option<PathBuf>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Reply of `codexd_list`: tasks newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskPage {
+    /// This page of tasks, newest first.
+    pub tasks: Vec<Task>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Reply of `codexd_wait`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitReply {
+    /// The tasks asked for, in the order asked, as they are now.
+    pub tasks: Vec<Task>,
+    /// True if the timeout expired before every task ended.
+    pub timed_out: bool,
+}
+
+/// Which log of a task to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Codex's JSONL events (stdout of `codex exec --json`).
+    #[default]
+    Events,
+    /// Codex's stderr.
+    Stderr,
+}
+
+/// One line of a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Byte offset of the line in the log file.
+    pub offset: u64,
+    /// The line, without its newline.
+    pub line: String,
+}
+
+/// Reply of `codexd_read_log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogChunk {
+    /// Complete lines from the requested offset.
+    pub lines: Vec<LogLine>,
+    /// Offset to ask for next.
+    pub next_offset: u64,
+    /// True when the task has ended and `next_offset` is the end of the log.
+    pub complete: bool,
+}
+
+/// An item of the `codexd_watch` subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WatchItem {
+    /// The task as it is now; sent first and after every state change. The subscription
+    /// ends after the item carrying a terminal state.
+    State {
+        /// The task.
+        task: Task,
+    },
+    /// One event line of the task's log (only when the subscription asked for events).
+    Event {
+        /// Byte offset of the line in the event log.
+        offset: u64,
+        /// The raw JSON line.
+        line: String,
+    },
+}
+
+/// Reply of `codexd_version`: identity and health of the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// codexd's version.
+    pub version: String,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// The socket it serves.
+    pub socket: PathBuf,
+    /// Its state directory.
+    pub state_dir: PathBuf,
+    /// The codex binary it runs (as configured: a path or a name looked up on PATH).
+    pub codex_bin: String,
+    /// Limit on concurrently running tasks.
+    pub max_running: u32,
+    /// Tasks running now.
+    pub running: u32,
+    /// Tasks waiting in the queue.
+    pub queued: u32,
+    /// When the daemon started.
+    pub started_at: crate::Timestamp,
+}

@@ -1,0 +1,65 @@
+//! The JSON-RPC API as one trait. jsonrpsee generates `CodexdApiServer` (implemented by the
+//! daemon) and `CodexdApiClient` (implemented for any jsonrpsee client) from it.
+//!
+//! Method names on the wire are `codexd_<name>`.
+
+use crate::request::*;
+use crate::task::Task;
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+
+/// Result type of every method.
+pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// The codexd API.
+#[rpc(server, client, namespace = "codexd")]
+pub trait CodexdApi {
+    /// Identity and health of the daemon.
+    #[method(name = "version")]
+    async fn version(&self) -> RpcResult<VersionInfo>;
+
+    /// Accepts a task; replies once its record is durably stored (and, if asked, once
+    /// codex's thread id is known or the wait expired).
+    #[method(name = "start")]
+    async fn start(&self, request: StartRequest) -> RpcResult<Task>;
+
+    /// One task, by id or unambiguous prefix.
+    #[method(name = "get")]
+    async fn get(&self, id: String) -> RpcResult<Task>;
+
+    /// Tasks newest first, filtered and paginated.
+    #[method(name = "list")]
+    async fn list(&self, query: ListQuery) -> RpcResult<TaskPage>;
+
+    /// Cancels a queued or running task; replies when every process of it is gone.
+    #[method(name = "cancel")]
+    async fn cancel(&self, id: String) -> RpcResult<Task>;
+
+    /// Starts a new task that continues a finished task's codex thread.
+    #[method(name = "resume")]
+    async fn resume(&self, request: ResumeRequest) -> RpcResult<Task>;
+
+    /// Waits until every task has ended or `timeout_ms` expires (no timeout when absent).
+    #[method(name = "wait")]
+    async fn wait(&self, ids: Vec<String>, timeout_ms: Option<u64>) -> RpcResult<WaitReply>;
+
+    /// Reads complete lines of a task's log from a byte offset.
+    #[method(name = "read_log")]
+    async fn read_log(
+        &self,
+        id: String,
+        offset: u64,
+        max_bytes: Option<u64>,
+        stream: Option<LogStream>,
+    ) -> RpcResult<LogChunk>;
+
+    /// Streams a task's state changes (and, when `from_offset` is given, its event lines
+    /// from that offset on). Ends after the terminal state.
+    #[subscription(name = "watch", unsubscribe = "unwatch", item = WatchItem)]
+    async fn watch(&self, id: String, from_offset: Option<u64>) -> SubscriptionResult;
+
+    /// Asks the daemon to exit cleanly. Running codex processes are left running.
+    #[method(name = "shutdown")]
+    async fn shutdown(&self) -> RpcResult<()>;
+}

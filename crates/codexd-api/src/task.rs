@@ -1,0 +1,273 @@
+//! The task record and its state machine.
+//!
+//! ```text
+//!  queued ──► running ──► succeeded | failed | cancelled | timed_out | interrupted
+//!    │                                   ▲
+//!    └──────────── cancelled ────────────┘ (cancel while queued)
+//!    └──────────── interrupted            (daemon restarted before it could start)
+//! ```
+//! Every transition is recorded with its time in [`Task::transitions`].
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A task id: lowercase Crockford base32, short enough to type. Clients may use any
+/// unambiguous prefix where a method takes an id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(String);
+
+/// The alphabet of task ids (Crockford base32, lowercase: no i, l, o, u).
+pub const ID_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// Number of characters in a task id.
+pub const ID_LEN: usize = 8;
+
+impl TaskId {
+    /// Builds an id from 40 random bits.
+    pub fn from_bits(bits: u64) -> Self {
+        let id = (0..ID_LEN)
+            .rev()
+            .map(|i| ID_ALPHABET[((bits >> (i * 5)) & 31) as usize] as char)
+            .collect();
+        TaskId(id)
+    }
+
+    /// Accepts a full id or a prefix as typed by a user: non-empty, id alphabet only.
+    pub fn is_valid_prefix(s: &str) -> bool {
+        !s.is_empty() && s.len() <= ID_LEN && s.bytes().all(|b| ID_ALPHABET.contains(&b))
+    }
+
+    /// Wraps a string already known to be a full id (from the registry).
+    pub fn from_stored(s: impl Into<String>) -> Self {
+        TaskId(s.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The lifecycle state of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for a free run slot.
+    Queued,
+    /// Codex is running.
+    Running,
+    /// The turn completed (`turn.completed`) and codex exited 0.
+    Succeeded,
+    /// The turn failed, codex exited non-zero, or codex could not be started.
+    Failed,
+    /// Cancelled by a client; every process of the run was stopped.
+    Cancelled,
+    /// The wall-clock timeout expired; every process of the run was stopped.
+    TimedOut,
+    /// The run ended while nobody watched it and left no exit status.
+    Interrupted,
+}
+
+impl TaskState {
+    /// All states, in lifecycle order.
+    pub const ALL: [TaskState; 7] = [
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Succeeded,
+        TaskState::Failed,
+        TaskState::Cancelled,
+        TaskState::TimedOut,
+        TaskState::Interrupted,
+    ];
+
+    /// True once the task can no longer change.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, TaskState::Queued | TaskState::Running)
+    }
+
+    /// The wire name (`timed_out`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Succeeded => "succeeded",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+            TaskState::TimedOut => "timed_out",
+            TaskState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TaskState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown state {s:?} (expected one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// A point in time, serialised as RFC 3339 UTC with milliseconds
+/// (`2026-11-23T20:26:22.123Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(SystemTime);
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Self {
+        Timestamp(SystemTime::now())
+    }
+
+    /// Milliseconds since the Unix epoch (0 for times before it).
+    pub fn unix_ms(self) -> u64 {
+        self.0
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Builds a timestamp from milliseconds since the Unix epoch.
+    pub fn from_unix_ms(ms: u64) -> Self {
+        Timestamp(UNIX_EPOCH + Duration::from_millis(ms))
+    }
+
+    /// Time elapsed from `self` to `later` (zero if `later` is earlier).
+    pub fn until(self, later: Timestamp) -> Duration {
+        later.0.duration_since(self.0).unwrap_or_default()
+    }
+
+    /// The wrapped system time.
+    pub fn system_time(self) -> SystemTime {
+        self.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_millis(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map(Timestamp)
+            .map_err(|e| serde::de::Error::custom(format!("bad timestamp {text:?}: {e}")))
+    }
+}
+
+/// One recorded state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The state entered.
+    pub state: TaskState,
+    /// When it was entered.
+    pub at: Timestamp,
+}
+
+/// A task: one `codex exec` (or `codex exec resume`) run and everything known about it.
+///
+/// This is the object `codexctl show --json` prints; field names are part of the stable API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task id.
+    pub id: TaskId,
+    /// Current state.
+    pub state: TaskState,
+    /// Codex's thread id, from `thread.started` (null until it arrives).
+    pub thread_id: Option<String>,
+    /// The prompt sent to codex.
+    pub prompt: String,
+    /// The working directory codex ran in (absolute, canonical).
+    pub cwd: PathBuf,
+    /// Sandbox mode (`read-only`, `workspace-write`, `danger-full-access`), if given.
+    pub sandbox: Option<String>,
+    /// Model, if given.
+    pub model: Option<String>,
+    /// `-c key=value` overrides forwarded to codex unchanged.
+    pub config: Vec<String>,
+    /// Names of the environment variables the client set (values are never stored).
+    pub env_keys: Vec<String>,
+    /// Wall-clock limit in milliseconds, if any.
+    pub timeout_ms: Option<u64>,
+    /// The task this one resumed (same thread), if any.
+    pub parent: Option<TaskId>,
+    /// When the task was accepted.
+    pub created_at: Timestamp,
+    /// When codex was started.
+    pub started_at: Option<Timestamp>,
+    /// When the task reached a terminal state.
+    pub finished_at: Option<Timestamp>,
+    /// Codex's exit code, when it exited normally.
+    pub exit_code: Option<i32>,
+    /// The signal that killed codex, if one did.
+    pub exit_signal: Option<i32>,
+    /// Why the task did not succeed: codex's own message on `turn.failed`, or the reason for
+    /// `cancelled`, `timed_out`, `interrupted` and start failures.
+    pub error: Option<String>,
+    /// The last `agent_message` codex sent (its final answer once the task ended).
+    pub final_message: Option<String>,
+    /// 1-based position in the run queue while `queued`; null otherwise.
+    pub queue_position: Option<u32>,
+    /// Process id of the run's supervisor process while running.
+    pub pid: Option<u32>,
+    /// Start time of that process (clock ticks since boot), to tell a reused pid apart.
+    pub pid_start_time: Option<u64>,
+    /// Size in bytes of the event log so far.
+    pub log_bytes: u64,
+    /// Every state entered, with its time, oldest first.
+    pub transitions: Vec<Transition>,
+}
+
+impl Task {
+    /// How long codex ran (or has been running, measured to `now`).
+    pub fn duration(&self, now: Timestamp) -> Option<Duration> {
+        let start = self.started_at?;
+        Some(start.until(self.finished_at.unwrap_or(now)))
+    }
+
+    /// Moves the task to `state` and records the transition.
+    pub fn enter(&mut self, state: TaskState, at: Timestamp) {
+        self.state = state;
+        self.transitions.push(Transition { state, at });
+        match state {
+            TaskState::Running => self.started_at = Some(at),
+            s if s.is_terminal() => {
+                self.finished_at = Some(at);
+                self.queue_position = None;
+            }
+            _ => {}
+        }
+        if state != TaskState::Queued {
+            self.queue_position = None;
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The `codexd` binary: flags and environment, logging, and the hidden `run-task` mode used
+//! as the per-run supervisor process.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use codexd::config::Config;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// codexd runs OpenAI Codex CLI jobs (`codex exec --json`) in the background and serves a
+/// JSON-RPC API on a Unix socket. Logs go to stderr (filter with RUST_LOG).
+#[derive(Debug, Parser)]
+#[command(name = "codexd", version)]
+struct Cli {
+    /// Unix socket to serve [default: $XDG_RUNTIME_DIR/codexd/codexd.sock, or
+    /// /tmp/codexd-<uid>/codexd.sock].
+    #[arg(long, env = "CODEXD_SOCKET", global = true)]
+    socket: Option<PathBuf>,
+    /// State directory: task registry and per-task logs [default: $XDG_STATE_HOME/codexd].
+    #[arg(long, env = "CODEXD_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// The codex binary: a path, or a name looked up on each task's PATH.
+    #[arg(long, env = "CODEXD_CODEX_BIN", default_value = "codex")]
+    codex_bin: String,
+    /// Most tasks running at once; the rest wait in a FIFO queue.
+    #[arg(long, env = "CODEXD_MAX_RUNNING", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    max_running: u32,
+    /// Wall-clock limit for tasks that do not set one (e.g. 30m, 2h). None by default.
+    #[arg(long, env = "CODEXD_DEFAULT_TIMEOUT", value_parser = humantime::parse_duration)]
+    default_timeout: Option<Duration>,
+    /// Time between SIGINT and SIGKILL when a run is cancelled or times out.
+    #[arg(long, env = "CODEXD_KILL_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    kill_grace: Duration,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Internal: supervise one codex run (started by the daemon, not by people).
+    #[command(hide = true)]
+    RunTask {
+        /// The task's directory.
+        #[arg(long)]
+        task_dir: PathBuf,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::RunTask { task_dir, command }) = &cli.command {
+        let (program, args) = command.split_first().context("run-task needs a program")?;
+        std::process::exit(codexd::runner::run(task_dir, program, args));
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let state_dir = match cli.state_dir {
+        Some(dir) => dir,
+        None => codexd_api::paths::default_state_dir()
+            .context("no state directory: set --state-dir, CODEXD_STATE_DIR, XDG_STATE_HOME or HOME")?,
+    };
+    let absolute = |p: PathBuf| -> anyhow::Result<PathBuf> {
+        Ok(if p.is_absolute() {
+            p
+        } else {
+            std::env::current_dir()?.join(p)
+        })
+    };
+    let codex_bin = if cli.codex_bin.contains('/') {
+        absolute(PathBuf::from(&cli.codex_bin))?.display().to_string()
+    } else {
+        cli.codex_bin
+    };
+    let config = Config {
+        socket: absolute(cli.socket.unwrap_or_else(codexd_api::paths::default_socket))?,
+        state_dir: absolute(state_dir)?,
+        codex_bin,
+        max_running: cli.max_running,
+        default_timeout: cli.default_timeout,
+        kill_grace: cli.kill_grace,
+        runner_exe: std::env::current_exe().context("cannot find the codexd executable")?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let result = runtime.block_on(codexd::run(config));
+    // Monitors of running tasks are abandoned here on purpose: the runs go on.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+        eprintln!("codexd: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}

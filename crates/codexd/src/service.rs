@@ -1,0 +1,553 @@
+//! The JSON-RPC methods: validation of requests, id resolution, and the calls into the
+//! supervisor and registry. Implements the `CodexdApiServer` trait from `codexd-api`.
+
+use crate::hub::Update;
+use crate::outcome::StopReason;
+use crate::registry::Resolved;
+use crate::supervisor::{RunEnv, Supervisor};
+use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, StoredRequest, TaskDir};
+use codexd_api::rpc::RpcResult;
+use codexd_api::{
+    ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, ResumeRequest,
+    StartRequest, Task, TaskId, TaskPage, Timestamp, VersionInfo, WaitReply, WatchItem,
+};
+use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::core::{SubscriptionResult, async_trait};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast};
+
+/// Longest prompt accepted: codex takes it as one argv string, which Linux caps at 128 KiB.
+pub const MAX_PROMPT_BYTES: usize = 128 * 1024 - 1;
+/// Default and largest `read_log` page.
+const DEFAULT_LOG_PAGE: u64 = 1024 * 1024;
+const MAX_LOG_PAGE: u64 = 16 * 1024 * 1024;
+/// Sandbox modes codex accepts.
+pub const SANDBOX_MODES: [&str; 3] = ["read-only", "workspace-write", "danger-full-access"];
+
+/// The API implementation.
+#[derive(Clone)]
+pub struct Service {
+    supervisor: Supervisor,
+    started_at: Timestamp,
+    shutdown: Arc<Notify>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::InvalidParams, message)
+}
+
+fn storage(err: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorKind::Storage, err.to_string())
+}
+
+impl Service {
+    /// A service over `supervisor`; `shutdown` is notified when a client asks the daemon to
+    /// exit.
+    pub fn new(supervisor: Supervisor, shutdown: Arc<Notify>) -> Self {
+        Service {
+            supervisor,
+            started_at: Timestamp::now(),
+            shutdown,
+        }
+    }
+
+    /// Resolves an id or unambiguous prefix to a task id.
+    pub fn resolve(&self, text: &str) -> Result<TaskId, ApiError> {
+        let text = text.trim();
+        if !TaskId::is_valid_prefix(text) {
+            return Err(ApiError::new(
+                ErrorKind::TaskNotFound,
+                format!("{text:?} is not a task id (ids are up to 8 characters of 0-9 and a-z)"),
+            ));
+        }
+        match self.supervisor.registry().resolve(text).map_err(storage)? {
+            Resolved::One(id) => Ok(id),
+            Resolved::None => Err(ApiError::new(
+                ErrorKind::TaskNotFound,
+                format!("no task {text}"),
+            )),
+            Resolved::Ambiguous(ids) => {
+                let ids: Vec<_> = ids.iter().map(|id| id.as_str()).collect();
+                Err(ApiError::new(
+                    ErrorKind::AmbiguousId,
+                    format!("task id prefix {text} is ambiguous: {} ...", ids.join(", ")),
+                ))
+            }
+        }
+    }
+
+    /// The task with this id, with its queue position.
+    async fn load(&self, id: &TaskId) -> Result<Task, ApiError> {
+        let task = self
+            .supervisor
+            .registry()
+            .get(id)
+            .map_err(storage)?
+            .ok_or_else(|| ApiError::new(ErrorKind::TaskNotFound, format!("no task {id}")))?;
+        Ok(self
+            .supervisor
+            .with_positions(vec![task])
+            .await
+            .remove(0))
+    }
+
+    /// Waits until the task has a thread id or ended, or `wait` expires; returns it as it is.
+    async fn await_thread(&self, task: Task, wait: Option<u64>) -> Result<Task, ApiError> {
+        let Some(ms) = wait.filter(|ms| *ms > 0) else {
+            return Ok(task);
+        };
+        let mut rx = self.supervisor.hub().subscribe();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms.min(60_000));
+        loop {
+            let current = self.load(&task.id).await?;
+            if current.thread_id.is_some() || current.state.is_terminal() {
+                return Ok(current);
+            }
+            match tokio::time::timeout_at(deadline, next_about(&mut rx, &task.id)).await {
+                Ok(()) => continue,
+                Err(_) => return Ok(current),
+            }
+        }
+    }
+
+    /// Validates a start request and turns it into a durable request record.
+    fn validate_start(&self, request: &StartRequest) -> Result<(PathBuf, RunEnv), ApiError> {
+        validate_prompt(&request.prompt)?;
+        if request.cwd.as_os_str().is_empty() {
+            return Err(invalid("cwd is required"));
+        }
+        if !request.cwd.is_absolute() {
+            return Err(invalid(format!(
+                "cwd {} is not an absolute path",
+                request.cwd.display()
+            )));
+        }
+        let cwd = std::fs::canonicalize(&request.cwd).map_err(|e| {
+            invalid(format!("cwd {} is not usable: {e}", request.cwd.display()))
+        })?;
+        if !cwd.is_dir() {
+            return Err(invalid(format!("cwd {} is not a directory", cwd.display())));
+        }
+        if let Some(sandbox) = &request.sandbox
+            && !SANDBOX_MODES.contains(&sandbox.as_str())
+        {
+            return Err(invalid(format!(
+                "unknown sandbox mode {sandbox:?} (expected one of: {})",
+                SANDBOX_MODES.join(", ")
+            )));
+        }
+        validate_common(
+            request.model.as_deref(),
+            &request.config,
+            &request.env,
+            &request.env_remove,
+            request.timeout_ms,
+        )?;
+        Ok((
+            cwd,
+            RunEnv {
+                set: request.env.clone(),
+                remove: request.env_remove.clone(),
+            },
+        ))
+    }
+}
+
+fn validate_prompt(prompt: &str) -> Result<(), ApiError> {
+    if prompt.trim().is_empty() {
+        return Err(invalid("prompt is empty"));
+    }
+    if prompt.len() > MAX_PROMPT_BYTES {
+        return Err(invalid(format!(
+            "prompt is {} bytes; the limit is {MAX_PROMPT_BYTES} bytes",
+            prompt.len()
+        )));
+    }
+    if prompt.contains('\0') {
+        return Err(invalid("prompt contains a NUL character"));
+    }
+    Ok(())
+}
+
+fn validate_common(
+    model: Option<&str>,
+    config: &[String],
+    env: &BTreeMap<String, String>,
+    env_remove: &[String],
+    timeout_ms: Option<u64>,
+) -> Result<(), ApiError> {
+    if let Some(model) = model
+        && (model.trim().is_empty() || model.contains('\0'))
+    {
+        return Err(invalid(format!("invalid model name {model:?}")));
+    }
+    for kv in config {
+        let key = kv.split_once('=').map(|(k, _)| k.trim()).unwrap_or("");
+        if key.is_empty() || kv.contains('\0') {
+            return Err(invalid(format!(
+                "config override {kv:?} is not of the form key=value"
+            )));
+        }
+    }
+    let valid_name = |k: &str| !k.is_empty() && !k.contains('=') && !k.contains('\0');
+    for (key, value) in env {
+        if !valid_name(key) || value.contains('\0') {
+            return Err(invalid(format!("invalid environment variable {key:?}")));
+        }
+    }
+    if let Some(key) = env_remove.iter().find(|k| !valid_name(k)) {
+        return Err(invalid(format!("invalid environment variable name {key:?}")));
+    }
+    if timeout_ms == Some(0) {
+        return Err(invalid("timeout must be greater than zero"));
+    }
+    Ok(())
+}
+
+/// Waits for the next hub update about `id` (or a lag, which means "re-read").
+async fn next_about(rx: &mut broadcast::Receiver<Arc<Update>>, id: &TaskId) {
+    loop {
+        match rx.recv().await {
+            Ok(update) if update.task_id() == id => {
+                if matches!(*update, Update::State(_)) {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[async_trait]
+impl CodexdApiServer for Service {
+    async fn version(&self) -> RpcResult<VersionInfo> {
+        let config = self.supervisor.config();
+        let (running, queued) = self.supervisor.counts().await;
+        Ok(VersionInfo {
+            version: codexd_api::VERSION.to_string(),
+            pid: std::process::id(),
+            socket: config.socket.clone(),
+            state_dir: config.state_dir.clone(),
+            codex_bin: config.codex_bin.clone(),
+            max_running: config.max_running,
+            running,
+            queued,
+            started_at: self.started_at,
+        })
+    }
+
+    async fn start(&self, request: StartRequest) -> RpcResult<Task> {
+        let (cwd, env) = self.validate_start(&request)?;
+        let config = self.supervisor.config();
+        let id = self.supervisor.new_task_id()?;
+        let stored = StoredRequest {
+            id,
+            prompt: request.prompt,
+            cwd,
+            sandbox: request.sandbox,
+            model: request.model,
+            config: request.config,
+            env_keys: env.set.keys().cloned().collect(),
+            timeout_ms: request
+                .timeout_ms
+                .or(config.default_timeout.map(|d| d.as_millis() as u64)),
+            parent: None,
+            resume_thread: None,
+            created_at: Timestamp::now(),
+        };
+        let task = self.supervisor.submit(stored, env).await?;
+        let task = self.load(&task.id).await?;
+        Ok(self.await_thread(task, request.wait_for_thread_ms).await?)
+    }
+
+    async fn get(&self, id: String) -> RpcResult<Task> {
+        let id = self.resolve(&id)?;
+        Ok(self.load(&id).await?)
+    }
+
+    async fn list(&self, query: ListQuery) -> RpcResult<TaskPage> {
+        let mut query = query;
+        if let Some(cwd) = &query.cwd {
+            // Tasks record canonical paths; match what the caller means.
+            query.cwd = Some(std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.clone()));
+        }
+        let page = self.supervisor.registry().list(&query).map_err(storage)?;
+        Ok(TaskPage {
+            tasks: self.supervisor.with_positions(page.tasks).await,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn cancel(&self, id: String) -> RpcResult<Task> {
+        let id = self.resolve(&id)?;
+        let mut rx = self.supervisor.hub().subscribe();
+        if !self
+            .supervisor
+            .request_stop(&id, StopReason::Cancelled)
+            .await?
+        {
+            let task = self.load(&id).await?;
+            return Err(ApiError::new(
+                ErrorKind::InvalidState,
+                format!("task {id} has already ended ({})", task.state),
+            )
+            .into());
+        }
+        loop {
+            let task = self.load(&id).await?;
+            if task.state.is_terminal() {
+                return Ok(task);
+            }
+            next_about(&mut rx, &id).await;
+        }
+    }
+
+    async fn resume(&self, request: ResumeRequest) -> RpcResult<Task> {
+        let parent_id = self.resolve(&request.task)?;
+        let parent = self.load(&parent_id).await?;
+        if !parent.state.is_terminal() {
+            return Err(ApiError::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "task {parent_id} is still {}; resume it once it has ended",
+                    parent.state
+                ),
+            )
+            .into());
+        }
+        let Some(thread_id) = parent.thread_id.clone() else {
+            return Err(ApiError::new(
+                ErrorKind::InvalidState,
+                format!("task {parent_id} has no codex thread to resume (codex never started it)"),
+            )
+            .into());
+        };
+        validate_prompt(&request.prompt)?;
+        validate_common(
+            request.model.as_deref(),
+            &request.config,
+            &request.env,
+            &request.env_remove,
+            request.timeout_ms,
+        )?;
+        if !parent.cwd.is_dir() {
+            return Err(invalid(format!(
+                "the parent's cwd {} no longer exists",
+                parent.cwd.display()
+            ))
+            .into());
+        }
+        let mut config = parent.config.clone();
+        config.extend(request.config.iter().cloned());
+        let env = RunEnv {
+            set: request.env.clone(),
+            remove: request.env_remove.clone(),
+        };
+        let stored = StoredRequest {
+            id: self.supervisor.new_task_id()?,
+            prompt: request.prompt,
+            cwd: parent.cwd.clone(),
+            sandbox: parent.sandbox.clone(),
+            model: request.model.or(parent.model.clone()),
+            config,
+            env_keys: env.set.keys().cloned().collect(),
+            timeout_ms: request.timeout_ms.or(parent.timeout_ms),
+            parent: Some(parent_id),
+            resume_thread: Some(thread_id),
+            created_at: Timestamp::now(),
+        };
+        let task = self.supervisor.submit(stored, env).await?;
+        let task = self.load(&task.id).await?;
+        Ok(self.await_thread(task, request.wait_for_thread_ms).await?)
+    }
+
+    async fn wait(&self, ids: Vec<String>, timeout_ms: Option<u64>) -> RpcResult<WaitReply> {
+        if ids.is_empty() {
+            return Err(invalid("wait needs at least one task id").into());
+        }
+        let ids = ids
+            .iter()
+            .map(|id| self.resolve(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let deadline = timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+        let mut rx = self.supervisor.hub().subscribe();
+        loop {
+            let mut tasks = Vec::with_capacity(ids.len());
+            for id in &ids {
+                tasks.push(self.load(id).await?);
+            }
+            let pending: Vec<TaskId> = tasks
+                .iter()
+                .filter(|t| !t.state.is_terminal())
+                .map(|t| t.id.clone())
+                .collect();
+            if pending.is_empty() {
+                return Ok(WaitReply {
+                    tasks,
+                    timed_out: false,
+                });
+            }
+            let next = async {
+                loop {
+                    match rx.recv().await {
+                        Ok(update) => {
+                            if let Update::State(task) = &*update
+                                && pending.contains(&task.id)
+                                && task.state.is_terminal()
+                            {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await
+                        }
+                    }
+                }
+            };
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, next).await.is_err() {
+                        return Ok(WaitReply {
+                            tasks,
+                            timed_out: true,
+                        });
+                    }
+                }
+                None => next.await,
+            }
+        }
+    }
+
+    async fn read_log(
+        &self,
+        id: String,
+        offset: u64,
+        max_bytes: Option<u64>,
+        stream: Option<LogStream>,
+    ) -> RpcResult<LogChunk> {
+        let id = self.resolve(&id)?;
+        let task = self.load(&id).await?;
+        let dir = TaskDir::new(&self.supervisor.config().tasks_root(), &id);
+        let file = match stream.unwrap_or_default() {
+            LogStream::Events => EVENTS_FILE,
+            LogStream::Stderr => STDERR_FILE,
+        };
+        let max = max_bytes
+            .unwrap_or(DEFAULT_LOG_PAGE)
+            .clamp(1, MAX_LOG_PAGE);
+        let lines = taskdir::read_lines(&dir.file(file), offset, max).map_err(storage)?;
+        let complete = task.state.is_terminal() && lines.next_offset >= dir.file_len(file);
+        Ok(LogChunk {
+            lines: lines
+                .lines
+                .into_iter()
+                .map(|(offset, line)| LogLine { offset, line })
+                .collect(),
+            next_offset: lines.next_offset,
+            complete,
+        })
+    }
+
+    async fn watch(
+        &self,
+        pending: PendingSubscriptionSink,
+        id: String,
+        from_offset: Option<u64>,
+    ) -> SubscriptionResult {
+        let id = match self.resolve(&id) {
+            Ok(id) => id,
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        };
+        // Subscribe before reading state, so nothing between the read and the loop is missed.
+        let mut rx = self.supervisor.hub().subscribe();
+        let task = match self.load(&id).await {
+            Ok(task) => task,
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        };
+        let sink = pending.accept().await?;
+        let events_path = TaskDir::new(&self.supervisor.config().tasks_root(), &id).file(EVENTS_FILE);
+        let send = |item: WatchItem| {
+            let sink = &sink;
+            async move {
+                let msg = serde_json::value::to_raw_value(&item)
+                    .map_err(jsonrpsee::core::SubscriptionError::from)?;
+                sink.send(msg).await.map_err(jsonrpsee::core::SubscriptionError::from)
+            }
+        };
+        // Replays the log from `offset` to its current end.
+        let mut offset = from_offset;
+        let backlog = |offset: u64| -> Result<taskdir::Lines, ApiError> {
+            taskdir::read_lines(&events_path, offset, MAX_LOG_PAGE).map_err(storage)
+        };
+        let mut terminal = task.state.is_terminal();
+        send(WatchItem::State { task }).await?;
+        loop {
+            if let Some(from) = offset {
+                loop {
+                    let lines = backlog(from.max(offset.unwrap_or(from)))?;
+                    if lines.lines.is_empty() {
+                        break;
+                    }
+                    for (line_offset, line) in lines.lines {
+                        send(WatchItem::Event {
+                            offset: line_offset,
+                            line,
+                        })
+                        .await?;
+                    }
+                    offset = Some(lines.next_offset);
+                }
+            }
+            if terminal {
+                return Ok(());
+            }
+            tokio::select! {
+                update = rx.recv() => match update {
+                    Ok(update) if update.task_id() == &id => match &*update {
+                        Update::State(task) => {
+                            terminal = task.state.is_terminal();
+                            let task = self.supervisor.with_positions(vec![task.clone()]).await.remove(0);
+                            send(WatchItem::State { task }).await?;
+                        }
+                        Update::Event { offset: at, line, .. } => {
+                            if let Some(current) = offset
+                                && *at >= current
+                            {
+                                send(WatchItem::Event { offset: *at, line: line.to_string() }).await?;
+                                offset = Some(at + line.len() as u64 + 1);
+                            }
+                        }
+                    },
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Catch up from the files: the log by offset (above), the state here.
+                        let task = self.load(&id).await?;
+                        terminal = task.state.is_terminal();
+                        send(WatchItem::State { task }).await?;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = sink.closed() => return Ok(()),
+            }
+        }
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        tracing::info!("shutdown requested by a client");
+        self.shutdown.notify_one();
+        Ok(())
+    }
+}
+

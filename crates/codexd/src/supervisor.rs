@@ -1,0 +1,639 @@
+//! The process supervisor: the run queue, starting runs, watching them, stopping them.
+//!
+//! Ownership rules that keep state changes race-free:
+//! - a `queued` task is changed only under the scheduler lock (start, cancel, dequeue);
+//! - a `running` task is changed only by its monitor (one tokio task per run), which also
+//!   applies cancel and timeout requests sent to it;
+//! - every change is saved (and flushed) to the registry before it is published.
+
+use crate::config::Config;
+use crate::hub::{Hub, Update};
+use crate::outcome::{RunFacts, StopReason, settle};
+use crate::process;
+use crate::registry::{Registry, RegistryError};
+use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, TaskDir};
+use codexd_api::{ApiError, ErrorKind, Task, TaskId, TaskState, Timestamp};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+
+/// How often a running task's event log is checked for new lines.
+const TAIL_INTERVAL: Duration = Duration::from_millis(20);
+/// Most bytes of log ingested per read.
+const INGEST_CHUNK: u64 = 1024 * 1024;
+
+/// The environment a run gets on top of the daemon's: held in memory only.
+#[derive(Debug, Clone, Default)]
+pub struct RunEnv {
+    /// Variables to set.
+    pub set: BTreeMap<String, String>,
+    /// Variables to remove.
+    pub remove: Vec<String>,
+}
+
+struct RunControl {
+    stop: mpsc::UnboundedSender<StopReason>,
+}
+
+#[derive(Default)]
+struct Sched {
+    queue: VecDeque<TaskId>,
+    envs: HashMap<TaskId, RunEnv>,
+    running: HashMap<TaskId, RunControl>,
+    accepting: bool,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    registry: Registry,
+    hub: Hub,
+    sched: Mutex<Sched>,
+}
+
+/// The supervisor handle (cheap to clone).
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+/// How a run's process is watched.
+enum RunProcess {
+    /// Spawned by this daemon: reaped with `wait`.
+    Child(tokio::process::Child),
+    /// Spawned by an earlier daemon: watched by pid and start time.
+    Adopted { pid: u32, start: Option<u64> },
+}
+
+impl RunProcess {
+    async fn exited(&mut self) {
+        match self {
+            RunProcess::Child(child) => {
+                let _ = child.wait().await;
+            }
+            RunProcess::Adopted { pid, start } => process::wait_for_exit(*pid, *start).await,
+        }
+    }
+}
+
+fn storage(err: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorKind::Storage, err.to_string())
+}
+
+impl Supervisor {
+    /// A supervisor over `registry`, publishing to `hub`. Call [`Supervisor::recover`] next.
+    pub fn new(config: Arc<Config>, registry: Registry, hub: Hub) -> Self {
+        Supervisor {
+            inner: Arc::new(Inner {
+                config,
+                registry,
+                hub,
+                sched: Mutex::new(Sched {
+                    accepting: true,
+                    ..Default::default()
+                }),
+            }),
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Saves and then publishes a task's new record.
+    async fn commit(&self, task: &Task) -> Result<(), RegistryError> {
+        self.inner.registry.save(task).await?;
+        self.inner.hub.publish(Update::State(task.clone()));
+        Ok(())
+    }
+
+    /// Settles what an earlier daemon left behind: runs still alive are adopted, runs that
+    /// ended are settled from their files, and queued tasks (whose environment was never
+    /// written to disk) are marked interrupted unless they had none.
+    pub async fn recover(&self) -> Result<(), RegistryError> {
+        let mut tasks = self.inner.registry.all()?;
+        tasks.sort_by_key(|t| t.created_at);
+        for mut task in tasks {
+            match task.state {
+                TaskState::Running => {
+                    let alive = task
+                        .pid
+                        .is_some_and(|pid| process::is_same_process_alive(pid, task.pid_start_time));
+                    if let (true, Some(pid)) = (alive, task.pid) {
+                        tracing::info!(task = %task.id, pid, "re-adopting a run left by an earlier daemon");
+                        let proc = RunProcess::Adopted {
+                            pid,
+                            start: task.pid_start_time,
+                        };
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        self.inner
+                            .sched
+                            .lock()
+                            .await
+                            .running
+                            .insert(task.id.clone(), RunControl { stop: tx });
+                        let this = self.clone();
+                        tokio::spawn(async move { this.monitor(task, proc, rx).await });
+                    } else {
+                        let dir = TaskDir::new(&self.inner.config.tasks_root(), &task.id);
+                        let facts = read_all_facts(&dir);
+                        let exit = dir.read_exit().unwrap_or_else(|e| {
+                            tracing::warn!(task = %task.id, "{e}");
+                            None
+                        });
+                        self.finish(&mut task, &dir, &facts, exit.as_ref(), None)
+                            .await?;
+                        tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");
+                    }
+                }
+                TaskState::Queued if task.env_keys.is_empty() => {
+                    self.inner.sched.lock().await.queue.push_back(task.id.clone());
+                }
+                TaskState::Queued => {
+                    task.error = Some(
+                        "codexd restarted before this task started; its environment is never \
+                         written to disk, so it was not started: start it again"
+                            .into(),
+                    );
+                    task.enter(TaskState::Interrupted, Timestamp::now());
+                    self.commit(&task).await?;
+                }
+                _ => {}
+            }
+        }
+        self.schedule().await;
+        Ok(())
+    }
+
+    /// Stops accepting new tasks (used at shutdown).
+    pub async fn stop_accepting(&self) {
+        self.inner.sched.lock().await.accepting = false;
+    }
+
+    /// Numbers of running and queued tasks.
+    pub async fn counts(&self) -> (u32, u32) {
+        let sched = self.inner.sched.lock().await;
+        (sched.running.len() as u32, sched.queue.len() as u32)
+    }
+
+    /// Fills in `queue_position` for queued tasks.
+    pub async fn with_positions(&self, mut tasks: Vec<Task>) -> Vec<Task> {
+        if !tasks.iter().any(|t| t.state == TaskState::Queued) {
+            return tasks;
+        }
+        let sched = self.inner.sched.lock().await;
+        for task in tasks.iter_mut().filter(|t| t.state == TaskState::Queued) {
+            task.queue_position = sched
+                .queue
+                .iter()
+                .position(|id| id == &task.id)
+                .map(|p| p as u32 + 1);
+        }
+        tasks
+    }
+
+    /// Records a new task (request file, then registry) and queues it.
+    pub async fn submit(
+        &self,
+        request: taskdir::StoredRequest,
+        env: RunEnv,
+    ) -> Result<Task, ApiError> {
+        let dir = TaskDir::new(&self.inner.config.tasks_root(), &request.id);
+        let task = request.new_task();
+        {
+            let mut sched = self.inner.sched.lock().await;
+            if !sched.accepting {
+                return Err(ApiError::new(
+                    ErrorKind::ShuttingDown,
+                    "codexd is shutting down and accepts no new tasks",
+                ));
+            }
+            dir.create(&request)
+                .map_err(|e| storage(format!("cannot record the task: {e}")))?;
+            self.commit(&task)
+                .await
+                .map_err(|e| storage(format!("cannot record the task: {e}")))?;
+            sched.queue.push_back(task.id.clone());
+            sched.envs.insert(task.id.clone(), env);
+        }
+        self.schedule().await;
+        Ok(task)
+    }
+
+    /// A fresh, unused task id.
+    pub fn new_task_id(&self) -> Result<TaskId, ApiError> {
+        loop {
+            let id = TaskId::from_bits(rand::random::<u64>());
+            let taken = self.inner.registry.contains(&id).map_err(storage)?
+                || self.inner.config.tasks_root().join(id.as_str()).exists();
+            if !taken {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// Starts queued tasks while there are free run slots.
+    // Boxed: schedule → launch → release → schedule is a cycle of futures.
+    fn schedule(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.schedule_now())
+    }
+
+    async fn schedule_now(&self) {
+        let mut sched = self.inner.sched.lock().await;
+        while sched.accepting && (sched.running.len() as u32) < self.inner.config.max_running {
+            let Some(id) = sched.queue.pop_front() else {
+                break;
+            };
+            let env = sched.envs.remove(&id).unwrap_or_default();
+            let (tx, rx) = mpsc::unbounded_channel();
+            sched.running.insert(id.clone(), RunControl { stop: tx });
+            let this = self.clone();
+            tokio::spawn(async move { this.launch(id, env, rx).await });
+        }
+    }
+
+    /// Requests a stop of a running task, or cancels a queued one at once. Returns false if
+    /// the task was neither queued nor running.
+    pub async fn request_stop(&self, id: &TaskId, reason: StopReason) -> Result<bool, ApiError> {
+        let mut sched = self.inner.sched.lock().await;
+        if let Some(run) = sched.running.get(id) {
+            let _ = run.stop.send(reason);
+            return Ok(true);
+        }
+        let Some(pos) = sched.queue.iter().position(|q| q == id) else {
+            return Ok(false);
+        };
+        let mut task = match self.inner.registry.get(id).map_err(storage)? {
+            Some(task) => task,
+            None => return Ok(false),
+        };
+        task.error = Some("cancelled by request before it started".into());
+        task.enter(TaskState::Cancelled, Timestamp::now());
+        self.commit(&task).await.map_err(storage)?;
+        sched.queue.remove(pos);
+        sched.envs.remove(id);
+        Ok(true)
+    }
+
+    /// Starts the runner for a dequeued task and hands it to its monitor.
+    async fn launch(&self, id: TaskId, env: RunEnv, stop_rx: mpsc::UnboundedReceiver<StopReason>) {
+        let config = &self.inner.config;
+        let mut task = match self.inner.registry.get(&id) {
+            Ok(Some(task)) => task,
+            other => {
+                tracing::error!(task = %id, "queued task vanished from the registry: {other:?}");
+                self.release(&id).await;
+                return;
+            }
+        };
+        let dir = TaskDir::new(&config.tasks_root(), &id);
+        let spawned = resolve_codex(&config.codex_bin, &env)
+            .and_then(|codex| spawn_runner(config, &task, &dir, &codex, &env));
+        match spawned {
+            Ok(child) => {
+                let pid = child.id().unwrap_or(0);
+                task.pid = Some(pid);
+                task.pid_start_time = process::start_time(pid);
+                task.enter(TaskState::Running, Timestamp::now());
+                if let Err(e) = self.commit(&task).await {
+                    tracing::error!(task = %id, "cannot record the start of the run: {e}");
+                }
+                tracing::info!(task = %id, pid, "run started");
+                self.monitor(task, RunProcess::Child(child), stop_rx).await;
+            }
+            Err(message) => {
+                tracing::warn!(task = %id, "cannot start codex: {message}");
+                task.enter(TaskState::Running, Timestamp::now());
+                task.error = Some(message);
+                task.enter(TaskState::Failed, Timestamp::now());
+                if let Err(e) = self.commit(&task).await {
+                    tracing::error!(task = %id, "cannot record the failure: {e}");
+                }
+                self.release(&id).await;
+            }
+        }
+    }
+
+    /// Frees a task's run slot and starts the next queued task.
+    async fn release(&self, id: &TaskId) {
+        self.inner.sched.lock().await.running.remove(id);
+        self.schedule().await;
+    }
+
+    /// Watches a run until it ends: ingests its event log, applies stop requests and the
+    /// timeout, then settles the task.
+    async fn monitor(
+        &self,
+        mut task: Task,
+        mut proc: RunProcess,
+        mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
+    ) {
+        let config = self.inner.config.clone();
+        let dir = TaskDir::new(&config.tasks_root(), &task.id);
+        let pid = task.pid.unwrap_or(0);
+        let mut facts = RunFacts::default();
+        let mut offset = 0u64;
+        // Facts are rebuilt from the start of the log; only lines not yet published are
+        // published (an adopted run was partly watched by the previous daemon).
+        let published_upto = task.log_bytes;
+        let deadline = task.timeout_ms.map(|ms| {
+            let elapsed = task
+                .started_at
+                .map(|s| s.until(Timestamp::now()))
+                .unwrap_or_default();
+            Instant::now() + Duration::from_millis(ms).saturating_sub(elapsed)
+        });
+        let mut stop: Option<StopReason> = None;
+        let mut kill_at: Option<Instant> = None;
+        let mut tick = tokio::time::interval(TAIL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        {
+            let exited = proc.exited();
+            tokio::pin!(exited);
+            loop {
+                tokio::select! {
+                    _ = &mut exited => break,
+                    _ = tick.tick() => {
+                        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
+                    }
+                    Some(reason) = stop_rx.recv(), if stop.is_none() => {
+                        tracing::info!(task = %task.id, ?reason, "stopping run: SIGINT to its process group");
+                        stop = Some(reason);
+                        let _ = process::signal_group(pid, libc::SIGINT);
+                        kill_at = Some(Instant::now() + config.kill_grace);
+                    }
+                    _ = sleep_until_opt(deadline), if stop.is_none() && deadline.is_some() => {
+                        tracing::info!(task = %task.id, "timeout: SIGINT to its process group");
+                        stop = Some(StopReason::TimedOut);
+                        let _ = process::signal_group(pid, libc::SIGINT);
+                        kill_at = Some(Instant::now() + config.kill_grace);
+                    }
+                    _ = sleep_until_opt(kill_at), if kill_at.is_some() => {
+                        tracing::info!(task = %task.id, "grace period over: SIGKILL to its process group");
+                        let _ = process::signal_group(pid, libc::SIGKILL);
+                        kill_at = None;
+                    }
+                }
+            }
+        }
+        if stop.is_some() {
+            // Anything of the task still alive: its group, then anything that left the group
+            // but carries the task's marker in its environment.
+            let _ = process::signal_group(pid, libc::SIGKILL);
+            let killed = process::kill_marked_processes(task.id.as_str());
+            if killed > 0 {
+                tracing::info!(task = %task.id, killed, "killed processes that had left the run's group");
+            }
+        }
+        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
+            .await;
+        let exit = dir.read_exit().unwrap_or_else(|e| {
+            tracing::warn!(task = %task.id, "{e}");
+            None
+        });
+        if let Err(e) = self.finish(&mut task, &dir, &facts, exit.as_ref(), stop).await {
+            tracing::error!(task = %task.id, "cannot record the end of the run: {e}");
+        }
+        tracing::info!(task = %task.id, state = %task.state, "run ended");
+        self.release(&task.id).await;
+    }
+
+    /// Reads new complete lines of the event log, folds them into `facts`, publishes them,
+    /// and records the thread id as soon as it is known.
+    async fn ingest(
+        &self,
+        task: &mut Task,
+        dir: &TaskDir,
+        facts: &mut RunFacts,
+        offset: &mut u64,
+        published_upto: u64,
+    ) {
+        loop {
+            let lines = match taskdir::read_lines(&dir.file(EVENTS_FILE), *offset, INGEST_CHUNK) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    tracing::warn!(task = %task.id, "{e}");
+                    return;
+                }
+            };
+            if lines.lines.is_empty() {
+                return;
+            }
+            for (line_offset, line) in lines.lines {
+                facts.observe(&line);
+                if line_offset >= published_upto {
+                    self.inner.hub.publish(Update::Event {
+                        task: task.id.clone(),
+                        offset: line_offset,
+                        line: line.into(),
+                    });
+                }
+            }
+            *offset = lines.next_offset;
+            task.log_bytes = task.log_bytes.max(*offset);
+            if facts.thread_id.is_some() && task.thread_id != facts.thread_id {
+                task.thread_id = facts.thread_id.clone();
+                if let Err(e) = self.commit(task).await {
+                    tracing::error!(task = %task.id, "cannot record the thread id: {e}");
+                }
+            }
+        }
+    }
+
+    /// Moves a task to its terminal state from the facts of its run.
+    async fn finish(
+        &self,
+        task: &mut Task,
+        dir: &TaskDir,
+        facts: &RunFacts,
+        exit: Option<&taskdir::ExitRecord>,
+        stop: Option<StopReason>,
+    ) -> Result<(), RegistryError> {
+        let tail = last_line(&dir.file(STDERR_FILE));
+        let settlement = settle(facts, exit, stop, task.timeout_ms, tail.as_deref());
+        if facts.thread_id.is_some() {
+            task.thread_id = facts.thread_id.clone();
+        }
+        task.final_message = facts.last_message.clone();
+        task.exit_code = exit.and_then(|e| e.code);
+        task.exit_signal = exit.and_then(|e| e.signal);
+        task.error = settlement.error;
+        task.log_bytes = dir.file_len(EVENTS_FILE);
+        task.pid = None;
+        task.enter(
+            settlement.state,
+            exit.map(|e| e.finished_at).unwrap_or_else(Timestamp::now),
+        );
+        self.commit(task).await
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// All facts of a finished run, from its whole event log.
+fn read_all_facts(dir: &TaskDir) -> RunFacts {
+    let mut facts = RunFacts::default();
+    let mut offset = 0;
+    while let Ok(lines) = taskdir::read_lines(&dir.file(EVENTS_FILE), offset, INGEST_CHUNK) {
+        if lines.lines.is_empty() {
+            break;
+        }
+        for (_, line) in &lines.lines {
+            facts.observe(line);
+        }
+        offset = lines.next_offset;
+    }
+    facts
+}
+
+/// The last non-empty line of a (small tail of a) text file.
+fn last_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.chars().take(500).collect())
+}
+
+/// Finds the codex binary: a configured path as is, else a name on the run's PATH (the
+/// client's PATH when it sent one).
+fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if codex_bin.contains('/') {
+        let path = PathBuf::from(codex_bin);
+        return if executable(&path) {
+            Ok(path)
+        } else {
+            Err(format!(
+                "codex binary {codex_bin} does not exist or is not executable (set --codex-bin or CODEXD_CODEX_BIN)"
+            ))
+        };
+    }
+    let search = env
+        .set
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    std::env::split_paths(&search)
+        .map(|dir| dir.join(codex_bin))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            format!(
+                "codex binary {codex_bin:?} not found on PATH; install it (npm install -g @openai/codex) or set --codex-bin / CODEXD_CODEX_BIN"
+            )
+        })
+}
+
+/// The `codex exec` arguments for a task.
+pub fn codex_args(task: &Task) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["exec".into()];
+    let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
+    if resume_thread.is_some() {
+        args.push("resume".into());
+    }
+    args.extend(["--json".into(), "--skip-git-repo-check".into()]);
+    match (&task.sandbox, resume_thread) {
+        // `exec resume` has no -s and does not inherit the sandbox: pass it as config.
+        (Some(sandbox), Some(_)) => {
+            args.push("-c".into());
+            args.push(format!("sandbox_mode=\"{sandbox}\"").into());
+        }
+        (Some(sandbox), None) => {
+            args.push("-s".into());
+            args.push(sandbox.into());
+        }
+        (None, _) => {}
+    }
+    if resume_thread.is_none() {
+        args.push("-C".into());
+        args.push(task.cwd.clone().into());
+    }
+    if let Some(model) = &task.model {
+        args.push("-m".into());
+        args.push(model.into());
+    }
+    for kv in &task.config {
+        args.push("-c".into());
+        args.push(kv.into());
+    }
+    // `--` so that a prompt starting with '-' is never read as a flag.
+    args.push("--".into());
+    if let Some(thread) = resume_thread {
+        args.push(thread.into());
+    }
+    args.push(task.prompt.clone().into());
+    args
+}
+
+/// Spawns `<runner_exe> run-task --task-dir DIR -- CODEX ARGS...` in a new session.
+fn spawn_runner(
+    config: &Config,
+    task: &Task,
+    dir: &TaskDir,
+    codex: &Path,
+    env: &RunEnv,
+) -> Result<tokio::process::Child, String> {
+    let mut cmd = tokio::process::Command::new(&config.runner_exe);
+    cmd.arg("run-task")
+        .arg("--task-dir")
+        .arg(dir.path())
+        .arg("--")
+        .arg(codex)
+        .args(codex_args(task))
+        .current_dir(&task.cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        // The daemon's log filter is not the run's.
+        .env_remove("RUST_LOG");
+    for key in &env.remove {
+        cmd.env_remove(key);
+    }
+    cmd.envs(&env.set);
+    cmd.env(process::TASK_MARKER_ENV, task.id.as_str());
+    // SAFETY: setsid is async-signal-safe; it detaches the run into its own session and
+    // process group, so it can be signalled as a whole and outlive the daemon.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| {
+        format!(
+            "could not start the run supervisor {}: {e}",
+            config.runner_exe.display()
+        )
+    })
+}

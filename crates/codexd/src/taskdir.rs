@@ -1,0 +1,330 @@
+//! Each task's own directory under `<state>/tasks/<id>/`.
+//!
+//! | file           | written by | content                                              |
+//! |----------------|------------|------------------------------------------------------|
+//! | `request.json` | daemon     | the request (no environment values), atomically      |
+//! | `events.jsonl` | runner     | codex's stdout: one JSON event per line, appended    |
+//! | `stderr.log`   | runner     | codex's stderr, appended                             |
+//! | `exit.json`    | runner     | how codex ended, atomically, once it has             |
+//!
+//! These files alone are enough to rebuild a task's registry record.
+
+use codexd_api::{Task, TaskId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// File names inside a task directory.
+pub const REQUEST_FILE: &str = "request.json";
+/// The event log.
+pub const EVENTS_FILE: &str = "events.jsonl";
+/// Codex's stderr.
+pub const STDERR_FILE: &str = "stderr.log";
+/// The exit status.
+pub const EXIT_FILE: &str = "exit.json";
+
+/// An I/O failure on a named file, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {}: {source}", path.display())]
+pub struct FileError {
+    /// What was being done.
+    pub op: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl FileError {
+    fn new(op: &'static str, path: &Path, source: io::Error) -> Self {
+        FileError {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The durable copy of a task's request: every field of the task that does not change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRequest {
+    /// Task id.
+    pub id: TaskId,
+    /// Prompt.
+    pub prompt: String,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Sandbox mode.
+    pub sandbox: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// `-c` overrides.
+    pub config: Vec<String>,
+    /// Names (only) of the environment variables the client set.
+    pub env_keys: Vec<String>,
+    /// Wall-clock limit.
+    pub timeout_ms: Option<u64>,
+    /// Parent task, for resumed turns.
+    pub parent: Option<TaskId>,
+    /// Thread to resume, for resumed turns.
+    pub resume_thread: Option<String>,
+    /// When the task was accepted.
+    pub created_at: Timestamp,
+}
+
+impl StoredRequest {
+    /// A fresh `queued` task record for this request.
+    pub fn new_task(&self) -> Task {
+        let mut task = Task {
+            id: self.id.clone(),
+            state: codexd_api::TaskState::Queued,
+            thread_id: self.resume_thread.clone(),
+            prompt: self.prompt.clone(),
+            cwd: self.cwd.clone(),
+            sandbox: self.sandbox.clone(),
+            model: self.model.clone(),
+            config: self.config.clone(),
+            env_keys: self.env_keys.clone(),
+            timeout_ms: self.timeout_ms,
+            parent: self.parent.clone(),
+            created_at: self.created_at,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            exit_signal: None,
+            error: None,
+            final_message: None,
+            queue_position: None,
+            pid: None,
+            pid_start_time: None,
+            log_bytes: 0,
+            transitions: Vec::new(),
+        };
+        task.enter(codexd_api::TaskState::Queued, self.created_at);
+        task
+    }
+}
+
+/// How the codex process ended, as recorded by the runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Exit code, if codex exited.
+    pub code: Option<i32>,
+    /// Signal, if codex was killed by one.
+    pub signal: Option<i32>,
+    /// Set when codex could not be started at all.
+    pub spawn_error: Option<String>,
+    /// When the runner saw the end.
+    pub finished_at: Timestamp,
+}
+
+/// A task's directory.
+#[derive(Debug, Clone)]
+pub struct TaskDir {
+    path: PathBuf,
+}
+
+impl TaskDir {
+    /// The directory of task `id` under `tasks_root` (not created).
+    pub fn new(tasks_root: &Path, id: &TaskId) -> Self {
+        TaskDir {
+            path: tasks_root.join(id.as_str()),
+        }
+    }
+
+    /// Wraps an existing directory.
+    pub fn at(path: PathBuf) -> Self {
+        TaskDir { path }
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Path of one file in the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Creates the directory (0700) and writes `request.json` atomically.
+    pub fn create(&self, request: &StoredRequest) -> Result<(), FileError> {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|e| FileError::new("create task directory", &self.path, e))?;
+        let json = serde_json::to_vec_pretty(request).map_err(|e| {
+            FileError::new("serialise", &self.file(REQUEST_FILE), io::Error::other(e))
+        })?;
+        write_atomic(&self.file(REQUEST_FILE), &json)
+    }
+
+    /// Reads `request.json`.
+    pub fn read_request(&self) -> Result<StoredRequest, FileError> {
+        let path = self.file(REQUEST_FILE);
+        let bytes = fs::read(&path).map_err(|e| FileError::new("read", &path, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| FileError::new("parse", &path, io::Error::other(e)))
+    }
+
+    /// Reads `exit.json`; `Ok(None)` if the runner has not written it.
+    pub fn read_exit(&self) -> Result<Option<ExitRecord>, FileError> {
+        let path = self.file(EXIT_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| FileError::new("parse", &path, io::Error::other(e))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(FileError::new("read", &path, e)),
+        }
+    }
+
+    /// Size of a file in the directory (0 if it does not exist).
+    pub fn file_len(&self, name: &str) -> u64 {
+        fs::metadata(self.file(name)).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Opens a file for appending, creating it owner-only.
+pub fn open_append(path: &Path) -> Result<File, FileError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| FileError::new("open for append", path, e))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
+/// rename, fsync of the directory. Readers see the old content or the new, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| FileError::new("write", path, e))
+}
+
+/// Complete lines read from a log file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Lines {
+    /// `(offset, line without newline)` pairs.
+    pub lines: Vec<(u64, String)>,
+    /// Offset just past the last complete line returned.
+    pub next_offset: u64,
+}
+
+/// Reads complete lines of `path` starting at byte `offset`, about `max_bytes` worth. A
+/// single line longer than `max_bytes` is still returned whole; a trailing partial line
+/// (still being written) is not returned. Invalid UTF-8 is replaced, never fatal.
+pub fn read_lines(path: &Path, offset: u64, max_bytes: u64) -> Result<Lines, FileError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Lines {
+                lines: Vec::new(),
+                next_offset: offset,
+            });
+        }
+        Err(e) => return Err(FileError::new("open", path, e)),
+    };
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| FileError::new("seek", path, e))?;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = file
+            .read(&mut chunk)
+            .map_err(|e| FileError::new("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() as u64 >= max_bytes && buf.contains(&b'\n') {
+            break;
+        }
+    }
+    let mut out = Lines {
+        lines: Vec::new(),
+        next_offset: offset,
+    };
+    let mut start = 0usize;
+    while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+        let end = start + pos;
+        if start > 0 && (end as u64 + 1) > max_bytes {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf[start..end]).into_owned();
+        out.lines.push((offset + start as u64, line));
+        start = end + 1;
+        out.next_offset = offset + start as u64;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_only_complete_lines_and_resumes_at_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, "one\ntwo\nthr").unwrap();
+        let first = read_lines(&path, 0, 1024).unwrap();
+        assert_eq!(
+            first.lines,
+            vec![(0, "one".to_string()), (4, "two".to_string())]
+        );
+        assert_eq!(first.next_offset, 8);
+        let mut f = open_append(&path).unwrap();
+        f.write_all(b"ee\n").unwrap();
+        let second = read_lines(&path, first.next_offset, 1024).unwrap();
+        assert_eq!(second.lines, vec![(8, "three".to_string())]);
+        assert_eq!(second.next_offset, 14);
+    }
+
+    #[test]
+    fn max_bytes_pages_but_never_splits_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, "aaaaaaaaaa\nb\nc\n").unwrap();
+        let page = read_lines(&path, 0, 3).unwrap();
+        assert_eq!(page.lines, vec![(0, "aaaaaaaaaa".to_string())]);
+        let rest = read_lines(&path, page.next_offset, 3).unwrap();
+        assert_eq!(rest.lines, vec![(11, "b".to_string())]);
+    }
+
+    #[test]
+    fn missing_file_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = read_lines(&dir.path().join("nope"), 5, 10).unwrap();
+        assert!(lines.lines.is_empty());
+        assert_eq!(lines.next_offset, 5);
+    }
+
+    #[test]
+    fn atomic_write_replaces_content_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exit.json");
+        write_atomic(&path, b"1").unwrap();
+        write_atomic(&path, b"22").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"22");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
