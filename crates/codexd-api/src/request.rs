@@ -124,7 +124,7 @@ pub enum WatchItem {
     /// ends after the item carrying a terminal state.
     State {
         /// The task.
-        task: Task,
+        task: Box<Task>,
     },
     /// One event line of the task's log (only when the subscription asked for events).
     Event {

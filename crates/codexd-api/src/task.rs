@@ -123,7 +123,10 @@ impl std::str::FromStr for TaskState {
             .find(|state| state.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown state {s:?} (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown state {s:?} (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }

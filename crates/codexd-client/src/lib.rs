@@ -1,1 +1,246 @@
-//! stub
+//! The thin client of codexd, used by every front end (`codexctl`, the MCP shim).
+//!
+//! - [`Client::connect`] / [`Client::connect_or_start`]: reach the daemon on its socket,
+//!   starting it in the background if none answers ([`autostart`]);
+//! - typed calls returning [`ClientError`] (the API's typed errors are kept);
+//! - [`Client::watch`]: the subscription stream of a task's state and events;
+//! - [`wait::wait_for_tasks`]: wait for tasks to end, surviving daemon restarts.
+
+pub mod autostart;
+pub mod transport;
+pub mod wait;
+
+pub use codexd_api as api;
+
+use codexd_api::{
+    ApiError, CodexdApiClient, ListQuery, LogChunk, LogStream, ResumeRequest, StartRequest, Task,
+    TaskPage, VersionInfo, WaitReply, WatchItem,
+};
+use jsonrpsee::core::client::Subscription;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variables a client forwards to codex by default, so runs see the caller's
+/// tools, Python virtualenv and Codex home rather than the daemon's.
+pub const FORWARDED_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers on the socket.
+    #[error("cannot connect to codexd at {}: {source}", socket.display())]
+    Connect {
+        /// The socket.
+        socket: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Starting the daemon failed.
+    #[error("cannot start codexd: {0}")]
+    Autostart(String),
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    /// The connection failed or the daemon went away.
+    #[error("connection to codexd lost: {0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    /// The typed API error, if the daemon answered with one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            ClientError::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True when the daemon is unreachable or went away (worth reconnecting).
+    pub fn is_disconnect(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. } | ClientError::Transport(_)
+        )
+    }
+}
+
+impl From<jsonrpsee::core::ClientError> for ClientError {
+    fn from(err: jsonrpsee::core::ClientError) -> Self {
+        match err {
+            jsonrpsee::core::ClientError::Call(obj) => {
+                ClientError::Api(ApiError::from_error_object(&obj))
+            }
+            other => ClientError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// How to reach the daemon.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The socket.
+    pub socket: PathBuf,
+    /// Start `codexd` if nothing answers.
+    pub autostart: bool,
+    /// The `codexd` executable to start (default: next to this executable, else on PATH).
+    pub daemon_exe: Option<PathBuf>,
+    /// How long to wait for a started daemon to answer.
+    pub start_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Options for `socket` (the default socket when `None`), with autostart on.
+    pub fn new(socket: Option<PathBuf>) -> Self {
+        ConnectOptions {
+            socket: socket.unwrap_or_else(codexd_api::paths::default_socket),
+            autostart: true,
+            daemon_exe: None,
+            start_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connection to the daemon.
+pub struct Client {
+    rpc: jsonrpsee::core::client::Client,
+    socket: PathBuf,
+}
+
+impl Client {
+    /// Connects to the daemon on `socket`.
+    pub async fn connect(socket: &Path) -> Result<Client, ClientError> {
+        let (sender, receiver) =
+            transport::connect(socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: socket.to_path_buf(),
+                    source,
+                })?;
+        let rpc = jsonrpsee::core::client::ClientBuilder::default()
+            // `wait` may legitimately take hours; callers bound it with their own timeout.
+            .request_timeout(Duration::from_secs(7 * 24 * 3600))
+            .max_buffer_capacity_per_subscription(4096)
+            .build_with_tokio(sender, receiver);
+        Ok(Client {
+            rpc,
+            socket: socket.to_path_buf(),
+        })
+    }
+
+    /// Connects, starting the daemon first if nothing answers and `options.autostart`.
+    pub async fn connect_or_start(options: &ConnectOptions) -> Result<Client, ClientError> {
+        match Client::connect(&options.socket).await {
+            Ok(client) => Ok(client),
+            Err(err) if options.autostart && err.is_disconnect() => {
+                autostart::start_daemon(options).await?;
+                Client::connect(&options.socket).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The socket this client is connected to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The raw jsonrpsee client (implements the generated `CodexdApiClient` trait).
+    pub fn rpc(&self) -> &jsonrpsee::core::client::Client {
+        &self.rpc
+    }
+
+    /// True while the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.rpc.is_connected()
+    }
+
+    /// Daemon identity and health.
+    pub async fn version(&self) -> Result<VersionInfo, ClientError> {
+        Ok(self.rpc.version().await?)
+    }
+
+    /// Starts a task.
+    pub async fn start(&self, request: StartRequest) -> Result<Task, ClientError> {
+        Ok(self.rpc.start(request).await?)
+    }
+
+    /// One task by id or unambiguous prefix.
+    pub async fn get(&self, id: &str) -> Result<Task, ClientError> {
+        Ok(self.rpc.get(id.to_string()).await?)
+    }
+
+    /// Lists tasks, newest first.
+    pub async fn list(&self, query: ListQuery) -> Result<TaskPage, ClientError> {
+        Ok(self.rpc.list(query).await?)
+    }
+
+    /// Cancels a task; returns it once it has stopped.
+    pub async fn cancel(&self, id: &str) -> Result<Task, ClientError> {
+        Ok(self.rpc.cancel(id.to_string()).await?)
+    }
+
+    /// Resumes a finished task's thread with a follow-up prompt (a new task).
+    pub async fn resume(&self, request: ResumeRequest) -> Result<Task, ClientError> {
+        Ok(self.rpc.resume(request).await?)
+    }
+
+    /// Server-side wait for tasks to end (bounded by `timeout`).
+    pub async fn wait(
+        &self,
+        ids: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<WaitReply, ClientError> {
+        Ok(self
+            .rpc
+            .wait(ids.to_vec(), timeout.map(|t| t.as_millis() as u64))
+            .await?)
+    }
+
+    /// Reads complete lines of a task's log from a byte offset.
+    pub async fn read_log(
+        &self,
+        id: &str,
+        offset: u64,
+        max_bytes: Option<u64>,
+        stream: LogStream,
+    ) -> Result<LogChunk, ClientError> {
+        Ok(self
+            .rpc
+            .read_log(id.to_string(), offset, max_bytes, Some(stream))
+            .await?)
+    }
+
+    /// Subscribes to a task's state changes, and its event lines from `from_offset` when
+    /// given. The stream ends after the terminal state (or when the daemon goes away).
+    pub async fn watch(
+        &self,
+        id: &str,
+        from_offset: Option<u64>,
+    ) -> Result<Subscription<WatchItem>, ClientError> {
+        Ok(self.rpc.watch(id.to_string(), from_offset).await?)
+    }
+
+    /// Asks the daemon to exit (running tasks are left running).
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        Ok(self.rpc.shutdown().await?)
+    }
+}
+
+/// The environment a client forwards by default: [`FORWARDED_ENV`] variables that are set
+/// go in the first map; those that are not set are listed for removal, so the run does not
+/// inherit the daemon's value (e.g. another project's `VIRTUAL_ENV`).
+pub fn forwarded_env() -> (BTreeMap<String, String>, Vec<String>) {
+    let mut set = BTreeMap::new();
+    let mut remove = Vec::new();
+    for key in FORWARDED_ENV {
+        match std::env::var(key) {
+            Ok(value) => {
+                set.insert(key.to_string(), value);
+            }
+            Err(_) => remove.push(key.to_string()),
+        }
+    }
+    (set, remove)
+}

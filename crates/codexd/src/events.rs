@@ -299,7 +299,13 @@ pub fn activity(event: &CodexEvent) -> Option<String> {
 
 /// `/bin/bash -lc 'cargo test'` → `cargo test`; anything else unchanged.
 pub fn strip_shell_wrapper(command: &str) -> &str {
-    for prefix in ["/bin/bash -lc ", "/bin/bash -c ", "bash -lc ", "/bin/sh -c ", "sh -c "] {
+    for prefix in [
+        "/bin/bash -lc ",
+        "/bin/bash -c ",
+        "bash -lc ",
+        "/bin/sh -c ",
+        "sh -c ",
+    ] {
         if let Some(rest) = command.strip_prefix(prefix) {
             let rest = rest.trim();
             if rest.len() >= 2 && rest.starts_with('\'') && rest.ends_with('\'') {
@@ -353,8 +359,7 @@ mod tests {
             }
         );
         let failed =
-            parse_line(r#"{"type":"turn.failed","error":{"message":"model overloaded"}}"#)
-                .unwrap();
+            parse_line(r#"{"type":"turn.failed","error":{"message":"model overloaded"}}"#).unwrap();
         assert_eq!(
             failed,
             CodexEvent::TurnFailed {
@@ -500,7 +505,10 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(parse_line("not json"), Err(ParseError::NotJson(_))));
+        assert!(matches!(
+            parse_line("not json"),
+            Err(ParseError::NotJson(_))
+        ));
         assert_eq!(parse_line(r#"{"no":"type"}"#), Err(ParseError::NoType));
         assert_eq!(parse_line(r#"[1,2]"#), Err(ParseError::NoType));
     }

@@ -8,8 +8,9 @@ use codexd_api::{Task, TaskId};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// One update.
+/// One update. (Always behind an `Arc`, so the size of the variants does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Update {
     /// A task's record changed (already durable).
     State(Task),

@@ -65,8 +65,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     let state_dir = match cli.state_dir {
         Some(dir) => dir,
-        None => codexd_api::paths::default_state_dir()
-            .context("no state directory: set --state-dir, CODEXD_STATE_DIR, XDG_STATE_HOME or HOME")?,
+        None => codexd_api::paths::default_state_dir().context(
+            "no state directory: set --state-dir, CODEXD_STATE_DIR, XDG_STATE_HOME or HOME",
+        )?,
     };
     let absolute = |p: PathBuf| -> anyhow::Result<PathBuf> {
         Ok(if p.is_absolute() {
@@ -76,7 +77,9 @@ fn main() -> anyhow::Result<()> {
         })
     };
     let codex_bin = if cli.codex_bin.contains('/') {
-        absolute(PathBuf::from(&cli.codex_bin))?.display().to_string()
+        absolute(PathBuf::from(&cli.codex_bin))?
+            .display()
+            .to_string()
     } else {
         cli.codex_bin
     };

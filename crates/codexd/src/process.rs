@@ -39,10 +39,16 @@ pub fn is_same_process_alive(pid: u32, expected_start: Option<u64>) -> bool {
 /// Sends `signal` to every process in group `pgid`. Missing groups are not an error.
 pub fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
     let Ok(pgid) = i32::try_from(pgid) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "pgid out of range"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pgid out of range",
+        ));
     };
     if pgid <= 1 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to signal group <= 1"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal group <= 1",
+        ));
     }
     // SAFETY: kill has no memory-safety preconditions; a negative pid names a group.
     let rc = unsafe { libc::kill(-pgid, signal) };
@@ -138,7 +144,10 @@ mod tests {
 
     #[tokio::test]
     async fn wait_for_exit_returns_when_a_process_ends() {
-        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
         let pid = child.id();
         let start = start_time(pid);
         let reaper = std::thread::spawn(move || child.wait());

@@ -21,6 +21,9 @@ pub enum RegistryError {
         #[source]
         source: sled::Error,
     },
+    /// A list cursor that this registry did not hand out.
+    #[error("invalid list cursor {0:?}")]
+    BadCursor(String),
     /// A stored record could not be decoded.
     #[error("task registry {}: record {key} is corrupt: {source}", path.display())]
     Corrupt {
@@ -32,6 +35,13 @@ pub enum RegistryError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl RegistryError {
+    /// True when the caller's input was at fault, not the database.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, RegistryError::BadCursor(_))
+    }
 }
 
 /// The outcome of resolving a user-typed id or prefix.
@@ -174,7 +184,9 @@ impl Registry {
     pub fn list(&self, query: &ListQuery) -> Result<TaskPage, RegistryError> {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize;
         let upper = match &query.cursor {
-            Some(cursor) => Some(decode_hex(cursor).unwrap_or_default()),
+            Some(cursor) => {
+                Some(decode_hex(cursor).ok_or_else(|| RegistryError::BadCursor(cursor.clone()))?)
+            }
             None => None,
         };
         let range = match &upper {
@@ -228,7 +240,7 @@ fn encode_hex(bytes: &[u8]) -> String {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -271,10 +283,13 @@ mod tests {
         done.enter(TaskState::Succeeded, Timestamp::now());
         reg.save(&done).await.unwrap();
 
-        assert_eq!(reg.resolve("x").unwrap(), Resolved::Ambiguous(vec![
-            TaskId::from_stored("xyz00003"),
-            TaskId::from_stored("xyz00004")
-        ]));
+        assert_eq!(
+            reg.resolve("x").unwrap(),
+            Resolved::Ambiguous(vec![
+                TaskId::from_stored("xyz00003"),
+                TaskId::from_stored("xyz00004")
+            ])
+        );
         assert_eq!(
             reg.resolve("abc00002").unwrap(),
             Resolved::One(TaskId::from_stored("abc00002"))

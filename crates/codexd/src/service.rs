@@ -87,11 +87,7 @@ impl Service {
             .get(id)
             .map_err(storage)?
             .ok_or_else(|| ApiError::new(ErrorKind::TaskNotFound, format!("no task {id}")))?;
-        Ok(self
-            .supervisor
-            .with_positions(vec![task])
-            .await
-            .remove(0))
+        Ok(self.supervisor.with_positions(vec![task]).await.remove(0))
     }
 
     /// Waits until the task has a thread id or ended, or `wait` expires; returns it as it is.
@@ -125,9 +121,8 @@ impl Service {
                 request.cwd.display()
             )));
         }
-        let cwd = std::fs::canonicalize(&request.cwd).map_err(|e| {
-            invalid(format!("cwd {} is not usable: {e}", request.cwd.display()))
-        })?;
+        let cwd = std::fs::canonicalize(&request.cwd)
+            .map_err(|e| invalid(format!("cwd {} is not usable: {e}", request.cwd.display())))?;
         if !cwd.is_dir() {
             return Err(invalid(format!("cwd {} is not a directory", cwd.display())));
         }
@@ -199,7 +194,9 @@ fn validate_common(
         }
     }
     if let Some(key) = env_remove.iter().find(|k| !valid_name(k)) {
-        return Err(invalid(format!("invalid environment variable name {key:?}")));
+        return Err(invalid(format!(
+            "invalid environment variable name {key:?}"
+        )));
     }
     if timeout_ms == Some(0) {
         return Err(invalid("timeout must be greater than zero"));
@@ -276,7 +273,13 @@ impl CodexdApiServer for Service {
             // Tasks record canonical paths; match what the caller means.
             query.cwd = Some(std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.clone()));
         }
-        let page = self.supervisor.registry().list(&query).map_err(storage)?;
+        let page = self.supervisor.registry().list(&query).map_err(|e| {
+            if e.is_bad_input() {
+                invalid(e.to_string())
+            } else {
+                storage(e)
+            }
+        })?;
         Ok(TaskPage {
             tasks: self.supervisor.with_positions(page.tasks).await,
             next_cursor: page.next_cursor,
@@ -438,9 +441,7 @@ impl CodexdApiServer for Service {
             LogStream::Events => EVENTS_FILE,
             LogStream::Stderr => STDERR_FILE,
         };
-        let max = max_bytes
-            .unwrap_or(DEFAULT_LOG_PAGE)
-            .clamp(1, MAX_LOG_PAGE);
+        let max = max_bytes.unwrap_or(DEFAULT_LOG_PAGE).clamp(1, MAX_LOG_PAGE);
         let lines = taskdir::read_lines(&dir.file(file), offset, max).map_err(storage)?;
         let complete = task.state.is_terminal() && lines.next_offset >= dir.file_len(file);
         Ok(LogChunk {
@@ -477,13 +478,16 @@ impl CodexdApiServer for Service {
             }
         };
         let sink = pending.accept().await?;
-        let events_path = TaskDir::new(&self.supervisor.config().tasks_root(), &id).file(EVENTS_FILE);
+        let events_path =
+            TaskDir::new(&self.supervisor.config().tasks_root(), &id).file(EVENTS_FILE);
         let send = |item: WatchItem| {
             let sink = &sink;
             async move {
                 let msg = serde_json::value::to_raw_value(&item)
                     .map_err(jsonrpsee::core::SubscriptionError::from)?;
-                sink.send(msg).await.map_err(jsonrpsee::core::SubscriptionError::from)
+                sink.send(msg)
+                    .await
+                    .map_err(jsonrpsee::core::SubscriptionError::from)
             }
         };
         // Replays the log from `offset` to its current end.
@@ -492,7 +496,10 @@ impl CodexdApiServer for Service {
             taskdir::read_lines(&events_path, offset, MAX_LOG_PAGE).map_err(storage)
         };
         let mut terminal = task.state.is_terminal();
-        send(WatchItem::State { task }).await?;
+        send(WatchItem::State {
+            task: Box::new(task),
+        })
+        .await?;
         loop {
             if let Some(from) = offset {
                 loop {
@@ -519,7 +526,7 @@ impl CodexdApiServer for Service {
                         Update::State(task) => {
                             terminal = task.state.is_terminal();
                             let task = self.supervisor.with_positions(vec![task.clone()]).await.remove(0);
-                            send(WatchItem::State { task }).await?;
+                            send(WatchItem::State { task: Box::new(task) }).await?;
                         }
                         Update::Event { offset: at, line, .. } => {
                             if let Some(current) = offset
@@ -535,7 +542,7 @@ impl CodexdApiServer for Service {
                         // Catch up from the files: the log by offset (above), the state here.
                         let task = self.load(&id).await?;
                         terminal = task.state.is_terminal();
-                        send(WatchItem::State { task }).await?;
+                        send(WatchItem::State { task: Box::new(task) }).await?;
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
@@ -550,4 +557,3 @@ impl CodexdApiServer for Service {
         Ok(())
     }
 }
-

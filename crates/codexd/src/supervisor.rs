@@ -130,9 +130,9 @@ impl Supervisor {
         for mut task in tasks {
             match task.state {
                 TaskState::Running => {
-                    let alive = task
-                        .pid
-                        .is_some_and(|pid| process::is_same_process_alive(pid, task.pid_start_time));
+                    let alive = task.pid.is_some_and(|pid| {
+                        process::is_same_process_alive(pid, task.pid_start_time)
+                    });
                     if let (true, Some(pid)) = (alive, task.pid) {
                         tracing::info!(task = %task.id, pid, "re-adopting a run left by an earlier daemon");
                         let proc = RunProcess::Adopted {
@@ -161,7 +161,12 @@ impl Supervisor {
                     }
                 }
                 TaskState::Queued if task.env_keys.is_empty() => {
-                    self.inner.sched.lock().await.queue.push_back(task.id.clone());
+                    self.inner
+                        .sched
+                        .lock()
+                        .await
+                        .queue
+                        .push_back(task.id.clone());
                 }
                 TaskState::Queued => {
                     task.error = Some(
@@ -405,7 +410,10 @@ impl Supervisor {
             tracing::warn!(task = %task.id, "{e}");
             None
         });
-        if let Err(e) = self.finish(&mut task, &dir, &facts, exit.as_ref(), stop).await {
+        if let Err(e) = self
+            .finish(&mut task, &dir, &facts, exit.as_ref(), stop)
+            .await
+        {
             tracing::error!(task = %task.id, "cannot record the end of the run: {e}");
         }
         tracing::info!(task = %task.id, state = %task.state, "run ended");
@@ -554,29 +562,25 @@ fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, String> {
 }
 
 /// The `codex exec` arguments for a task.
+///
+/// Fresh: `exec --json --skip-git-repo-check -C CWD [-s S] [-m M] [-c KV]... -- PROMPT`.
+/// Resume: `exec --skip-git-repo-check -C CWD [-s S] resume --json [-m M] [-c KV]... -- THREAD PROMPT`:
+/// `exec resume` has no `-C`/`-s` of its own and defaults to a read-only sandbox, but the
+/// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0). `--`
+/// keeps a prompt that starts with `-` from being read as a flag.
 pub fn codex_args(task: &Task) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["exec".into()];
     let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
+    let mut args: Vec<OsString> = vec!["exec".into(), "--skip-git-repo-check".into()];
+    args.push("-C".into());
+    args.push(task.cwd.clone().into());
+    if let Some(sandbox) = &task.sandbox {
+        args.push("-s".into());
+        args.push(sandbox.into());
+    }
     if resume_thread.is_some() {
         args.push("resume".into());
     }
-    args.extend(["--json".into(), "--skip-git-repo-check".into()]);
-    match (&task.sandbox, resume_thread) {
-        // `exec resume` has no -s and does not inherit the sandbox: pass it as config.
-        (Some(sandbox), Some(_)) => {
-            args.push("-c".into());
-            args.push(format!("sandbox_mode=\"{sandbox}\"").into());
-        }
-        (Some(sandbox), None) => {
-            args.push("-s".into());
-            args.push(sandbox.into());
-        }
-        (None, _) => {}
-    }
-    if resume_thread.is_none() {
-        args.push("-C".into());
-        args.push(task.cwd.clone().into());
-    }
+    args.push("--json".into());
     if let Some(model) = &task.model {
         args.push("-m".into());
         args.push(model.into());
@@ -585,7 +589,6 @@ pub fn codex_args(task: &Task) -> Vec<OsString> {
         args.push("-c".into());
         args.push(kv.into());
     }
-    // `--` so that a prompt starting with '-' is never read as a flag.
     args.push("--".into());
     if let Some(thread) = resume_thread {
         args.push(thread.into());

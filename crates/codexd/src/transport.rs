@@ -79,7 +79,10 @@ pub async fn serve(
             }
         }
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("refused a connection: {} connections open", limits.max_connections);
+            tracing::warn!(
+                "refused a connection: {} connections open",
+                limits.max_connections
+            );
             continue;
         };
         let conn_id = ConnectionId(next_id.fetch_add(1, Ordering::Relaxed));
@@ -98,7 +101,12 @@ fn peer_uid(stream: &Stream) -> Option<u32> {
 }
 
 /// Serves one connection until the peer closes it.
-async fn serve_connection(stream: Stream, conn_id: ConnectionId, methods: Methods, limits: &Limits) {
+async fn serve_connection(
+    stream: Stream,
+    conn_id: ConnectionId,
+    methods: Methods,
+    limits: &Limits,
+) {
     let (recv, send) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Box<RawValue>>(limits.send_buffer);
     let writer = tokio::spawn(write_loop(send, rx));
@@ -115,7 +123,9 @@ async fn serve_connection(stream: Stream, conn_id: ConnectionId, methods: Method
                     format!("request line over {} bytes", limits.max_frame_bytes),
                     None::<()>,
                 );
-                let _ = tx.send(MethodResponse::error(Id::Null, err).into_json()).await;
+                let _ = tx
+                    .send(MethodResponse::error(Id::Null, err).into_json())
+                    .await;
             }
             Ok(Frame::Line) => {
                 dispatch_line(&line, conn_id, &methods, &tx, &subscriptions, limits).await;
@@ -171,7 +181,11 @@ async fn read_frame(
         let consumed = done.unwrap_or(available.len());
         reader.consume(consumed);
         if done.is_some() {
-            return Ok(if too_large { Frame::TooLarge } else { Frame::Line });
+            return Ok(if too_large {
+                Frame::TooLarge
+            } else {
+                Frame::Line
+            });
         }
     }
 }
@@ -197,8 +211,14 @@ async fn dispatch_line(
     limits: &Limits,
 ) {
     let Ok(text) = std::str::from_utf8(line) else {
-        let err = ErrorObject::owned(ErrorCode::ParseError.code(), "request is not valid UTF-8", None::<()>);
-        let _ = tx.send(MethodResponse::error(Id::Null, err).into_json()).await;
+        let err = ErrorObject::owned(
+            ErrorCode::ParseError.code(),
+            "request is not valid UTF-8",
+            None::<()>,
+        );
+        let _ = tx
+            .send(MethodResponse::error(Id::Null, err).into_json())
+            .await;
         return;
     };
     let text = text.trim();
@@ -213,9 +233,7 @@ async fn dispatch_line(
         return;
     }
     match serde_json::from_str::<Request>(text) {
-        Ok(request) => {
-            dispatch_request(request, conn_id, methods, tx, subscriptions, limits).await
-        }
+        Ok(request) => dispatch_request(request, conn_id, methods, tx, subscriptions, limits).await,
         Err(_) => {
             if let Some(response) = invalid_request_response(text) {
                 let _ = tx.send(response).await;
@@ -237,13 +255,15 @@ fn invalid_request_response(text: &str) -> Option<Box<RawValue>> {
             Some(MethodResponse::error(Id::Null, err).into_json())
         }
         Ok(value) => {
-            let is_notification = value.get("method").is_some_and(|m| m.is_string())
-                && value.get("id").is_none();
+            let is_notification =
+                value.get("method").is_some_and(|m| m.is_string()) && value.get("id").is_none();
             if is_notification {
                 return None;
             }
             let id = match value.get("id") {
-                Some(serde_json::Value::Number(n)) => n.as_u64().map(Id::Number).unwrap_or(Id::Null),
+                Some(serde_json::Value::Number(n)) => {
+                    n.as_u64().map(Id::Number).unwrap_or(Id::Null)
+                }
                 Some(serde_json::Value::String(s)) => Id::Str(s.clone().into()),
                 _ => Id::Null,
             };
@@ -267,7 +287,9 @@ async fn dispatch_request(
     subscriptions: &BoundedSubscriptions,
     limits: &Limits,
 ) {
-    let Request { id, method, params, .. } = request;
+    let Request {
+        id, method, params, ..
+    } = request;
     let id = id.into_owned();
     let params = Params::new(params.as_ref().map(|p| p.get())).into_owned();
     let max_response = limits.max_response_bytes;
@@ -300,7 +322,10 @@ async fn dispatch_request(
             let Some(permit) = subscriptions.acquire() else {
                 let err = ErrorObject::owned(
                     ErrorCode::ServerError(-32010).code(),
-                    format!("too many subscriptions on this connection (limit {})", limits.max_subscriptions),
+                    format!(
+                        "too many subscriptions on this connection (limit {})",
+                        limits.max_subscriptions
+                    ),
                     None::<()>,
                 );
                 let _ = tx.send(MethodResponse::error(id, err).into_json()).await;
@@ -364,7 +389,11 @@ async fn dispatch_batch(
     let calls: Vec<&RawValue> = match serde_json::from_str(text) {
         Ok(calls) => calls,
         Err(e) => {
-            let err = ErrorObject::owned(ErrorCode::ParseError.code(), format!("batch is not JSON: {e}"), None::<()>);
+            let err = ErrorObject::owned(
+                ErrorCode::ParseError.code(),
+                format!("batch is not JSON: {e}"),
+                None::<()>,
+            );
             return Some(MethodResponse::error(Id::Null, err).into_json());
         }
     };
@@ -376,17 +405,28 @@ async fn dispatch_batch(
     for call in calls {
         let response = match serde_json::from_str::<Request>(call.get()) {
             Ok(request) => {
-                let Request { id, method, params, .. } = request;
+                let Request {
+                    id, method, params, ..
+                } = request;
                 let params = Params::new(params.as_ref().map(|p| p.get()));
                 match methods.method_with_name(&method).map(|(_, cb)| cb) {
-                    None => Some(MethodResponse::error(id, ErrorObject::from(ErrorCode::MethodNotFound)).into_json()),
-                    Some(MethodCallback::Sync(cb)) => {
-                        Some(cb(id, params, limits.max_response_bytes, Default::default()).into_json())
-                    }
-                    Some(MethodCallback::Async(cb)) => Some(
-                        cb(id.into_owned(), params.into_owned(), conn_id, limits.max_response_bytes, Default::default())
-                            .await
+                    None => Some(
+                        MethodResponse::error(id, ErrorObject::from(ErrorCode::MethodNotFound))
                             .into_json(),
+                    ),
+                    Some(MethodCallback::Sync(cb)) => Some(
+                        cb(id, params, limits.max_response_bytes, Default::default()).into_json(),
+                    ),
+                    Some(MethodCallback::Async(cb)) => Some(
+                        cb(
+                            id.into_owned(),
+                            params.into_owned(),
+                            conn_id,
+                            limits.max_response_bytes,
+                            Default::default(),
+                        )
+                        .await
+                        .into_json(),
                     ),
                     Some(_) => {
                         let err: ErrorObjectOwned = ErrorObject::owned(
@@ -407,7 +447,11 @@ async fn dispatch_batch(
     }
     let joined = format!(
         "[{}]",
-        responses.iter().map(|r| r.get()).collect::<Vec<_>>().join(",")
+        responses
+            .iter()
+            .map(|r| r.get())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     RawValue::from_string(joined).ok()
 }

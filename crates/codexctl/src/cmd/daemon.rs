@@ -1,0 +1,61 @@
+//! `codexctl daemon status|stop`.
+
+use crate::cmd::print_json;
+use crate::{CmdResult, Ctx, Failure};
+use codexd_client::Client;
+
+/// Daemon subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Is the daemon up? Prints its version, pid, socket, state dir and load.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the daemon to exit. Running Codex processes are left running; the next daemon
+    /// picks them up.
+    Stop,
+}
+
+/// Runs a daemon subcommand. Neither starts a daemon.
+pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
+    let socket = &ctx.connect.socket;
+    let client = Client::connect(socket)
+        .await
+        .map_err(|e| Failure::Usage(format!("{e} (is codexd running?)")))?;
+    match command {
+        Command::Status { json } => {
+            let info = client.version().await?;
+            if json {
+                return print_json(&info);
+            }
+            println!("codexd {} (pid {})", info.version, info.pid);
+            println!("socket     {}", info.socket.display());
+            println!("state dir  {}", info.state_dir.display());
+            println!("codex      {}", info.codex_bin);
+            println!(
+                "tasks      {} running, {} queued (limit {})",
+                info.running, info.queued, info.max_running
+            );
+            println!("up since   {}", info.started_at);
+            Ok(())
+        }
+        Command::Stop => {
+            let pid = client.version().await?.pid;
+            client.shutdown().await?;
+            // The socket disappears when the daemon has exited.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while Client::connect(socket).await.is_ok() {
+                if std::time::Instant::now() > deadline {
+                    return Err(Failure::Refused(format!(
+                        "codexd (pid {pid}) is still answering after 10s"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            println!("codexd (pid {pid}) stopped");
+            Ok(())
+        }
+    }
+}

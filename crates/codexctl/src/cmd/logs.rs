@@ -1,0 +1,65 @@
+//! `codexctl logs`: a task's events rendered for people (or the raw JSONL with --json),
+//! or codex's stderr; `--follow` streams new lines until the task ends.
+
+use crate::{CmdResult, Ctx, Failure};
+use codexd_client::api::{LogStream, WatchItem};
+use std::io::Write;
+
+/// Arguments of `logs`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Task id or unambiguous prefix.
+    id: String,
+    /// Keep printing new events until the task ends.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Print the raw JSONL events, one per line, exactly as codex wrote them.
+    #[arg(long)]
+    json: bool,
+    /// Print codex's stderr instead of its events.
+    #[arg(long, conflicts_with = "follow")]
+    stderr: bool,
+}
+
+/// Runs `logs`.
+pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
+    let client = ctx.client().await?;
+    let task = client.get(&args.id).await?;
+    let id = task.id.to_string();
+    let stream = if args.stderr {
+        LogStream::Stderr
+    } else {
+        LogStream::Events
+    };
+    let mut out = std::io::stdout().lock();
+    let mut print = |line: &str| -> std::io::Result<()> {
+        if args.json || args.stderr {
+            writeln!(out, "{line}")
+        } else if let Some(text) = crate::render::event_line(line) {
+            writeln!(out, "{text}")
+        } else {
+            Ok(())
+        }
+    };
+    if args.follow {
+        let mut subscription = client.watch(&id, Some(0)).await?;
+        while let Some(item) = subscription.next().await {
+            match item.map_err(|e| Failure::Usage(format!("connection to codexd lost: {e}")))? {
+                WatchItem::Event { line, .. } => print(&line)?,
+                WatchItem::State { .. } => {}
+            }
+        }
+        return Ok(());
+    }
+    let mut offset = 0;
+    loop {
+        let chunk = client.read_log(&id, offset, None, stream).await?;
+        for line in &chunk.lines {
+            print(&line.line)?;
+        }
+        if chunk.lines.is_empty() || chunk.next_offset == offset {
+            return Ok(());
+        }
+        offset = chunk.next_offset;
+    }
+}

@@ -1,0 +1,103 @@
+//! The subcommands, one file each.
+
+mod cancel;
+mod daemon;
+mod list;
+mod logs;
+mod resume;
+mod show;
+mod start;
+mod wait;
+
+use crate::{CmdResult, Ctx, Failure};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// All subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a Codex task in the background; prints its id.
+    Start(start::Args),
+    /// Wait until tasks end; exit 0 if all succeeded, 1 if not, 124 on timeout.
+    Wait(wait::Args),
+    /// List tasks, newest first.
+    List(list::Args),
+    /// Show one task.
+    Show(show::Args),
+    /// Print a task's events (or codex's stderr); --follow streams until it ends.
+    Logs(logs::Args),
+    /// Cancel a queued or running task (every process of it is stopped).
+    Cancel(cancel::Args),
+    /// Continue a finished task's Codex thread with a follow-up prompt; prints the new id.
+    Resume(resume::Args),
+    /// Daemon status and control.
+    #[command(subcommand)]
+    Daemon(daemon::Command),
+}
+
+/// Runs a subcommand.
+pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
+    match command {
+        Command::Start(args) => start::run(ctx, args).await,
+        Command::Wait(args) => wait::run(ctx, args).await,
+        Command::List(args) => list::run(ctx, args).await,
+        Command::Show(args) => show::run(ctx, args).await,
+        Command::Logs(args) => logs::run(ctx, args).await,
+        Command::Cancel(args) => cancel::run(ctx, args).await,
+        Command::Resume(args) => resume::run(ctx, args).await,
+        Command::Daemon(command) => daemon::run(ctx, command).await,
+    }
+}
+
+/// Parses `K=V` for `--env`.
+pub fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// Parses `KEY=VALUE` for `-c` (kept as written).
+pub fn parse_config(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() => Ok(text.to_string()),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// Parses a duration such as `90s`, `10m`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d.is_zero() {
+        return Err("duration must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// The environment to send: the forwarded defaults plus explicit `--env` values.
+pub fn run_env(explicit: &[(String, String)]) -> (BTreeMap<String, String>, Vec<String>) {
+    let (mut set, mut remove) = codexd_client::forwarded_env();
+    for (key, value) in explicit {
+        remove.retain(|k| k != key);
+        set.insert(key.clone(), value.clone());
+    }
+    (set, remove)
+}
+
+/// Reads the prompt: the argument, or stdin when it is `-`.
+pub fn read_prompt(prompt: String) -> Result<String, Failure> {
+    if prompt != "-" {
+        return Ok(prompt);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .map_err(|e| Failure::Usage(format!("reading the prompt from stdin: {e}")))?;
+    Ok(text)
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> CmdResult {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
