@@ -2,4 +2,5 @@
 //! the pinned real Codex CLI, and helpers that run the workspace's binaries.
 
 pub mod codex_cli;
+pub mod daemon;
 pub mod model_server;

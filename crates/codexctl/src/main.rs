@@ -8,6 +8,7 @@ mod cmd;
 mod render;
 
 use clap::Parser;
+use codexd_client::api::ErrorKind;
 use codexd_client::{ClientError, ConnectOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +41,14 @@ pub enum Failure {
 impl From<ClientError> for Failure {
     fn from(err: ClientError) -> Self {
         match err {
-            ClientError::Api(e) => Failure::Refused(e.message),
+            // A wrong id or parameter is a usage error (2); exit 1 is kept for "the daemon
+            // could not do it" and, in `wait`, "a task did not succeed".
+            ClientError::Api(e) => match e.kind {
+                ErrorKind::TaskNotFound | ErrorKind::AmbiguousId | ErrorKind::InvalidParams => {
+                    Failure::Usage(e.message)
+                }
+                _ => Failure::Refused(e.message),
+            },
             other => Failure::Usage(other.to_string()),
         }
     }

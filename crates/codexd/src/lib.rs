@@ -32,11 +32,9 @@ use std::sync::Arc;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let state_lock = instance::lock_state_dir(&config.state_dir)?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .create(config.tasks_root())
-        .with_context(|| format!("create {}", config.tasks_root().display()))?;
+    instance::private_dir(&config.tasks_root())?;
     let registry = registry::Registry::open(&config.registry_path())?;
+    instance::private_dir(&config.registry_path())?;
     let hub = hub::Hub::new(4096);
     let supervisor = supervisor::Supervisor::new(config.clone(), registry.clone(), hub);
     let (listener, socket_guard) = instance::bind_socket(&config.socket)?;

@@ -1,0 +1,602 @@
+//! End to end: the real `codexd` and `codexctl` binaries, the real Codex CLI (pinned
+//! 0.169.0), and a scripted model server on 127.0.0.1.
+
+use codexd_tests::daemon::{TestEnv, eventually, task_processes};
+use codexd_tests::model_server::{MockModelServer, Scenario, Step};
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn env_with(scenarios: Vec<Scenario>) -> TestEnv {
+    let server = MockModelServer::start_blocking(scenarios).expect("model server");
+    TestEnv::new(server).expect("test env")
+}
+
+fn state(task: &Value) -> &str {
+    task["state"].as_str().unwrap_or("?")
+}
+
+fn event_types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let kind = e["type"].as_str().unwrap_or("?");
+            match e["item"]["type"].as_str() {
+                Some(item) => format!("{kind}:{item}"),
+                None => kind.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// A long command that cancel and timeout must stop; its unusual duration makes its
+/// process easy to recognise.
+const LONG_SLEEP: &str = "sleep 4242";
+
+fn long_sleep_alive() -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| {
+                    let text = String::from_utf8_lossy(&c).replace('\0', " ");
+                    text.trim() == LONG_SLEEP
+                })
+                .unwrap_or(false)
+        })
+}
+
+#[test]
+fn patch_and_command_run_succeeds_with_thread_id_and_complete_log() {
+    let mut env = env_with(vec![Scenario::new(
+        "[patch-run]",
+        vec![
+            Step::patch(
+                "*** Begin Patch\n*** Add File: hello.txt\n+hello from codex\n*** End Patch\n",
+            ),
+            Step::shell("cat hello.txt"),
+            Step::message("All done.\nThe file is written."),
+        ],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[patch-run] write hello.txt then show it", &[]);
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "wait: {summary}\n{}", env.daemon_log());
+    assert!(
+        summary.starts_with(&id) && summary.contains("succeeded"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("All done."),
+        "summary shows the answer's first line: {summary}"
+    );
+
+    let task = env.show(&id);
+    assert_eq!(state(&task), "succeeded");
+    let thread = task["thread_id"].as_str().expect("thread id recorded");
+    assert_eq!(thread.len(), 36, "a UUID: {thread}");
+    assert_eq!(task["exit_code"], 0);
+    assert_eq!(task["final_message"], "All done.\nThe file is written.");
+    assert_eq!(task["cwd"], env.work.display().to_string());
+    let states: Vec<&str> = task["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["queued", "running", "succeeded"]);
+    for field in ["created_at", "started_at", "finished_at"] {
+        assert!(task[field].is_string(), "{field} set");
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.work.join("hello.txt")).unwrap(),
+        "hello from codex\n"
+    );
+
+    let events = env.events(&id);
+    let types = event_types(&events);
+    assert_eq!(types.first().map(String::as_str), Some("thread.started"));
+    assert_eq!(types.last().map(String::as_str), Some("turn.completed"));
+    assert!(
+        types.contains(&"item.completed:file_change".to_string()),
+        "{types:?}"
+    );
+    let command = events
+        .iter()
+        .find(|e| e["type"] == "item.completed" && e["item"]["type"] == "command_execution")
+        .expect("command item");
+    assert_eq!(command["item"]["exit_code"], 0);
+    assert_eq!(command["item"]["aggregated_output"], "hello from codex\n");
+    assert_eq!(events[0]["thread_id"], thread);
+
+    // The same log is on disk, complete, in the task's directory, with the request and
+    // the exit status.
+    let dir = env.task_dir(&id);
+    let on_disk = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert_eq!(on_disk.lines().count(), events.len());
+    let exit: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("exit.json")).unwrap()).unwrap();
+    assert_eq!(exit["code"], 0);
+    let request = std::fs::read_to_string(dir.join("request.json")).unwrap();
+    assert!(request.contains("[patch-run]"));
+    assert!(request.contains("\"PATH\""), "env keys are recorded");
+    let path_value = std::env::var("PATH").unwrap();
+    assert!(
+        !request.contains(&path_value),
+        "env values are never written to disk"
+    );
+
+    // Human renderings work too.
+    let logs = env.ctl(&["logs", &id]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("$ cat hello.txt"), "{text}");
+    assert!(text.contains("codex: All done."), "{text}");
+    let list = env.ctl(&["list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    // A unique prefix works wherever an id is taken.
+    let by_prefix = env.show(&id[..5]);
+    assert_eq!(by_prefix["id"], id.as_str());
+}
+
+#[test]
+fn http_400_fails_the_task_with_codex_message() {
+    let mut env = env_with(vec![Scenario::new(
+        "[refuse]",
+        vec![Step::HttpError(400, "mock: this request is refused".into())],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[refuse] please", &[]);
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 1, "{summary}");
+    assert!(summary.contains("failed"), "{summary}");
+    let task = env.show(&id);
+    assert_eq!(state(&task), "failed");
+    let error = task["error"].as_str().unwrap();
+    assert!(error.contains("mock: this request is refused"), "{error}");
+    assert_eq!(task["exit_code"], 1);
+    let types = event_types(&env.events(&id));
+    assert!(types.contains(&"turn.failed".to_string()), "{types:?}");
+}
+
+#[test]
+fn cancel_stops_a_long_command_and_leaves_no_process() {
+    let mut env = env_with(vec![Scenario::new(
+        "[long]",
+        vec![Step::shell(LONG_SLEEP), Step::message("never reached")],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[long] sleep a long time", &[]);
+    // Wait for the command to be running (its item.started is in the log).
+    let started = eventually(Duration::from_secs(60), || {
+        std::fs::read_to_string(env.task_dir(&id).join("events.jsonl"))
+            .map(|log| log.contains("\"item.started\"") && log.contains("command_execution"))
+            .unwrap_or(false)
+    });
+    assert!(
+        started,
+        "the long command never started:\n{}",
+        env.daemon_log()
+    );
+    assert!(eventually(Duration::from_secs(10), long_sleep_alive));
+    assert!(!task_processes(&id).is_empty());
+
+    let begun = Instant::now();
+    let out = env.ctl(&["cancel", &id, "--json"]);
+    let took = begun.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let task: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state(&task), "cancelled");
+    assert!(took < Duration::from_secs(10), "cancel took {took:?}");
+    // cancel returns once the run is gone: nothing of it survives.
+    assert_eq!(task_processes(&id), Vec::<u32>::new());
+    assert!(!long_sleep_alive(), "the long command survived the cancel");
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 1);
+    assert!(summary.contains("cancelled"), "{summary}");
+    // A second cancel is a clear error.
+    let again = env.ctl(&["cancel", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already ended"));
+}
+
+#[test]
+fn wall_clock_timeout_ends_the_task_timed_out() {
+    let mut env = env_with(vec![Scenario::new(
+        "[slow]",
+        vec![Step::shell(LONG_SLEEP), Step::message("never reached")],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[slow] take forever", &["--timeout", "3s"]);
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 1, "{summary}");
+    let task = env.show(&id);
+    assert_eq!(state(&task), "timed_out", "{task}");
+    assert!(
+        task["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 3s")
+    );
+    assert_eq!(task["timeout_ms"], 3000);
+    assert_eq!(task_processes(&id), Vec::<u32>::new());
+    assert!(!long_sleep_alive());
+}
+
+#[test]
+fn resume_continues_the_thread_as_a_linked_task() {
+    let mut env = env_with(vec![
+        Scenario::new("[first]", vec![Step::message("first answer")]),
+        Scenario::new(
+            "[second]",
+            vec![
+                Step::shell("echo resumed > resumed.txt"),
+                Step::message("second answer"),
+            ],
+        ),
+    ]);
+    env.start_daemon(&[]).unwrap();
+    let first = env.start_task("[first] hello", &[]);
+    assert_eq!(env.wait(&[&first]).0, 0);
+    let parent = env.show(&first);
+
+    let out = env.ctl(&["resume", &first, "--json", "[second] -and continue"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = reply["task_id"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    assert_eq!(reply["parent"], first.as_str());
+    let (code, summary) = env.wait(&[&second]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+
+    let child = env.show(&second);
+    assert_eq!(child["parent"], first.as_str());
+    assert_eq!(child["thread_id"], parent["thread_id"], "same codex thread");
+    assert_eq!(child["final_message"], "second answer");
+    assert_eq!(child["prompt"], "[second] -and continue");
+    let events = env.events(&second);
+    assert_eq!(events[0]["thread_id"], parent["thread_id"]);
+    // The resumed turn ran in the parent's directory with its writable sandbox.
+    assert_eq!(
+        std::fs::read_to_string(env.work.join("resumed.txt"))
+            .unwrap()
+            .trim(),
+        "resumed"
+    );
+    // The parent is untouched.
+    assert_eq!(env.show(&first)["final_message"], "first answer");
+    // Resuming a running task or one without a thread is refused clearly.
+    let missing = env.ctl(&["resume", "zzzzzzzz", "x"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no task zzzzzzzz"));
+}
+
+#[test]
+fn five_tasks_with_limit_two_never_run_more_than_two() {
+    let mut env = env_with(vec![Scenario::new(
+        "[batch]",
+        vec![Step::shell("sleep 1"), Step::message("batch done")],
+    )]);
+    env.start_daemon(&["--max-running", "2"]).unwrap();
+    let mut ids = Vec::new();
+    let mut positions = Vec::new();
+    for i in 0..5 {
+        let out = env
+            .codexctl()
+            .args([
+                "start",
+                "--json",
+                "--sandbox",
+                "workspace-write",
+                "-m",
+                "gpt-5.5",
+            ])
+            .args(
+                codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
+                    .iter()
+                    .flat_map(|kv| ["-c".to_string(), kv.clone()]),
+            )
+            .arg(format!("[batch] task {i}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push(reply["task_id"].as_str().unwrap().to_string());
+        positions.push(reply["queue_position"].clone());
+    }
+    // Tasks beyond the limit were queued with a visible position.
+    assert!(
+        positions.iter().any(|p| p.as_u64().is_some()),
+        "some task reported a queue position: {positions:?}"
+    );
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (code, summary) = env.wait(&id_refs);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    assert_eq!(summary.lines().count(), 5);
+
+    // From the recorded transitions: at no instant were more than two running.
+    let mut edges = Vec::new();
+    for id in &ids {
+        let task = env.show(id);
+        assert_eq!(state(&task), "succeeded");
+        let ms = |field: &str| {
+            humantime::parse_rfc3339(task[field].as_str().unwrap())
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i128
+        };
+        edges.push((ms("started_at"), 1));
+        edges.push((ms("finished_at"), -1));
+    }
+    // Ends sort before starts at the same instant (a slot is freed, then reused).
+    edges.sort();
+    let mut running = 0;
+    let mut peak = 0;
+    for (_, delta) in edges {
+        running += delta;
+        peak = peak.max(running);
+    }
+    assert!(peak <= 2, "{peak} tasks ran at once");
+    assert_eq!(peak, 2, "the limit was used");
+}
+
+#[test]
+fn a_killed_waiter_loses_nothing_and_a_new_wait_sees_the_result() {
+    let mut env = env_with(vec![Scenario::new(
+        "[steady]",
+        vec![Step::shell("sleep 2"), Step::message("steady result")],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[steady] go", &[]);
+    let mut waiter = env
+        .codexctl()
+        .args(["wait", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "wait blocks while the task runs"
+    );
+    waiter.kill().unwrap();
+    waiter.wait().unwrap();
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}");
+    assert!(summary.contains("steady result"), "{summary}");
+}
+
+#[test]
+fn daemon_restart_keeps_tasks_logs_and_running_work() {
+    let mut env = env_with(vec![
+        Scenario::new("[quick]", vec![Step::message("quick answer")]),
+        Scenario::new(
+            "[across]",
+            vec![
+                Step::shell("sleep 3"),
+                Step::message("finished across a restart"),
+            ],
+        ),
+    ]);
+    env.start_daemon(&[]).unwrap();
+    let done = env.start_task("[quick] one", &[]);
+    assert_eq!(env.wait(&[&done]).0, 0);
+    let before = env.show(&done);
+    let events_before = env.events(&done);
+
+    // A task in flight, and a waiter on it that must survive the restart.
+    let running = env.start_task("[across] two", &[]);
+    assert!(eventually(Duration::from_secs(60), || {
+        state(&env.show(&running)) == "running"
+    }));
+    let waiter = env
+        .codexctl()
+        .args(["wait", &running, "--timeout", "120s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let status = env.stop_daemon().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM");
+    assert!(!env.socket.exists(), "socket removed on clean exit");
+    assert!(
+        !task_processes(&running).is_empty(),
+        "the run outlives the daemon"
+    );
+    env.start_daemon(&[]).unwrap();
+
+    // Everything recorded before is still there.
+    assert_eq!(env.show(&done), before);
+    assert_eq!(env.events(&done), events_before);
+    // The waiter reconnected and saw the end; the run finished normally.
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "waiter: {} {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        env.daemon_log()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finished across a restart"));
+    let task = env.show(&running);
+    assert_eq!(state(&task), "succeeded");
+    let types = event_types(&env.events(&running));
+    assert_eq!(types.first().map(String::as_str), Some("thread.started"));
+    assert_eq!(types.last().map(String::as_str), Some("turn.completed"));
+}
+
+#[test]
+fn a_crashed_daemon_leaves_a_stale_socket_that_is_reclaimed() {
+    let mut env = env_with(vec![Scenario::new("[a]", vec![Step::message("a")])]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[a] x", &[]);
+    assert_eq!(env.wait(&[&id]).0, 0);
+    env.kill_daemon().unwrap();
+    assert!(env.socket.exists(), "a crash leaves the socket file behind");
+    env.start_daemon(&[]).unwrap();
+    assert_eq!(state(&env.show(&id)), "succeeded");
+}
+
+#[test]
+fn a_second_daemon_is_refused_and_the_first_keeps_serving() {
+    let mut env = env_with(vec![]);
+    env.start_daemon(&[]).unwrap();
+    let other_state = env.root.path().join("state2");
+    let same_socket = std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+        .arg("--socket")
+        .arg(&env.socket)
+        .arg("--state-dir")
+        .arg(&other_state)
+        .output()
+        .unwrap();
+    assert_eq!(same_socket.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&same_socket.stderr);
+    assert!(
+        err.contains("already running") && err.contains("socket"),
+        "{err}"
+    );
+
+    let other_socket = env.root.path().join("run2").join("s.sock");
+    let same_state = std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+        .arg("--socket")
+        .arg(&other_socket)
+        .arg("--state-dir")
+        .arg(&env.state_dir)
+        .output()
+        .unwrap();
+    assert_eq!(same_state.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&same_state.stderr);
+    assert!(
+        err.contains("already running") && err.contains("state directory"),
+        "{err}"
+    );
+
+    let status = env.ctl(&["daemon", "status", "--json"]);
+    assert!(status.status.success());
+    let info: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(info["pid"], env.daemon_pid().unwrap());
+}
+
+#[test]
+fn socket_and_state_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = env_with(vec![Scenario::new("[p]", vec![Step::message("p")])]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[p] x", &[]);
+    assert_eq!(env.wait(&[&id]).0, 0);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.socket), 0o600);
+    assert_eq!(mode(env.socket.parent().unwrap()), 0o700);
+    assert_eq!(mode(&env.state_dir), 0o700);
+    let dir = env.task_dir(&id);
+    assert_eq!(mode(&dir), 0o700);
+    for file in ["request.json", "events.jsonl", "stderr.log", "exit.json"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+}
+
+#[test]
+fn a_missing_codex_binary_fails_the_task_clearly() {
+    let mut env = env_with(vec![]);
+    env.codex = env.root.path().join("no-such-codex");
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("anything", &[]);
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 1);
+    let task = env.show(&id);
+    assert_eq!(state(&task), "failed");
+    let error = task["error"].as_str().unwrap();
+    assert!(
+        error.contains("no-such-codex") && error.contains("does not exist"),
+        "{error} / {summary}"
+    );
+}
+
+#[test]
+fn bad_requests_get_clear_errors() {
+    let mut env = env_with(vec![]);
+    env.start_daemon(&[]).unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["start", "   "], "prompt is empty"),
+        (
+            &["start", "--cd", "/definitely/not/here", "x"],
+            "/definitely/not/here",
+        ),
+        (&["start", "--sandbox", "yolo", "x"], "unknown sandbox mode"),
+        (&["show", "zzzzzzzz"], "no task zzzzzzzz"),
+        (&["show", "NOT-AN-ID"], "is not a task id"),
+        (&["wait", "zzzzzzzz"], "no task zzzzzzzz"),
+    ];
+    for (args, expected) in cases {
+        let out = env.ctl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    // Malformed flags are caught by the argument parser (exit 2, usage hint on stderr).
+    let out = env.ctl(&["start", "-c", "novalue", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected KEY=VALUE"));
+
+    // Nothing answering and no autostart: exit 2 with the socket named.
+    env.stop_daemon().unwrap();
+    let out = env.ctl(&["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
+
+#[test]
+fn codexctl_starts_the_daemon_when_none_answers() {
+    let env = env_with(vec![Scenario::new(
+        "[auto]",
+        vec![Step::message("auto answer")],
+    )]);
+    // Like env.codexctl(), but with autostart on and the daemon's settings in the
+    // environment the autostarted daemon inherits.
+    let mut cmd = std::process::Command::new(codexd_tests::daemon::bin("codexctl"));
+    cmd.arg("--socket")
+        .arg(&env.socket)
+        .env("CODEX_HOME", &env.codex_home)
+        .env("CODEXD_STATE_DIR", &env.state_dir)
+        .env("CODEXD_CODEX_BIN", &env.codex)
+        .current_dir(&env.work)
+        .stdin(Stdio::null())
+        .args(["start", "--sandbox", "workspace-write", "-m", "gpt-5.5"])
+        .args(
+            codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
+                .iter()
+                .flat_map(|kv| ["-c".to_string(), kv.clone()]),
+        )
+        .arg("[auto] hi");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}");
+    let status = env.ctl(&["daemon", "status", "--json"]);
+    let info: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(info["state_dir"], env.state_dir.display().to_string());
+    // Stop the autostarted daemon (it is not our child).
+    let stop = env.ctl(&["daemon", "stop"]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+}
