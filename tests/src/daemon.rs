@@ -58,6 +58,32 @@ pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
     }
 }
 
+/// Longest any single CLI invocation may take in a test before it is killed and the test
+/// fails (so a hang fails fast instead of stalling the suite).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` to completion with captured output, killing it after [`COMMAND_TIMEOUT`].
+pub fn output(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn command");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(COMMAND_TIMEOUT) {
+        Ok(out) => out.expect("wait for command"),
+        Err(_) => {
+            // SAFETY: killing the child we spawned.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("command {cmd:?} did not finish within {COMMAND_TIMEOUT:?}");
+        }
+    }
+}
+
 /// Pids of live processes whose environment has `CODEXD_TASK_ID=<task_id>`.
 pub fn task_processes(task_id: &str) -> Vec<u32> {
     let needle = format!("CODEXD_TASK_ID={task_id}");
@@ -123,6 +149,15 @@ impl TestEnv {
 
     /// Starts codexd with extra flags and waits until it answers.
     pub fn start_daemon(&mut self, extra: &[&str]) -> anyhow::Result<()> {
+        self.start_daemon_with_env(extra, &[])
+    }
+
+    /// Starts codexd with extra flags and environment variables, and waits until it answers.
+    pub fn start_daemon_with_env(
+        &mut self,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -137,6 +172,7 @@ impl TestEnv {
             .arg("--kill-grace")
             .arg("2s")
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "codexd=debug,info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -209,11 +245,7 @@ impl TestEnv {
         args.extend(["-m".to_string(), crate::codex_cli::MOCK_MODEL.to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         args.push(prompt.into());
-        let out = self
-            .codexctl()
-            .args(&args)
-            .output()
-            .expect("run codexctl start");
+        let out = output(self.codexctl().args(&args));
         assert!(
             out.status.success(),
             "codexctl start failed: {}\n{}",

@@ -1,7 +1,7 @@
 //! End to end: the real `codexd` and `codexctl` binaries, the real Codex CLI (pinned
 //! 0.169.0), and a scripted model server on 127.0.0.1.
 
-use codexd_tests::daemon::{TestEnv, eventually, task_processes};
+use codexd_tests::daemon::{TestEnv, eventually, output, task_processes};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::Value;
 use std::process::Stdio;
@@ -290,24 +290,23 @@ fn five_tasks_with_limit_two_never_run_more_than_two() {
     let mut ids = Vec::new();
     let mut positions = Vec::new();
     for i in 0..5 {
-        let out = env
-            .codexctl()
-            .args([
-                "start",
-                "--json",
-                "--sandbox",
-                "workspace-write",
-                "-m",
-                "gpt-5.5",
-            ])
-            .args(
-                codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
-                    .iter()
-                    .flat_map(|kv| ["-c".to_string(), kv.clone()]),
-            )
-            .arg(format!("[batch] task {i}"))
-            .output()
-            .unwrap();
+        let out = output(
+            env.codexctl()
+                .args([
+                    "start",
+                    "--json",
+                    "--sandbox",
+                    "workspace-write",
+                    "-m",
+                    "gpt-5.5",
+                ])
+                .args(
+                    codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
+                        .iter()
+                        .flat_map(|kv| ["-c".to_string(), kv.clone()]),
+                )
+                .arg(format!("[batch] task {i}")),
+        );
         assert!(out.status.success());
         let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
         ids.push(reply["task_id"].as_str().unwrap().to_string());
@@ -453,13 +452,13 @@ fn a_second_daemon_is_refused_and_the_first_keeps_serving() {
     let mut env = env_with(vec![]);
     env.start_daemon(&[]).unwrap();
     let other_state = env.root.path().join("state2");
-    let same_socket = std::process::Command::new(codexd_tests::daemon::bin("codexd"))
-        .arg("--socket")
-        .arg(&env.socket)
-        .arg("--state-dir")
-        .arg(&other_state)
-        .output()
-        .unwrap();
+    let same_socket = output(
+        std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+            .arg("--socket")
+            .arg(&env.socket)
+            .arg("--state-dir")
+            .arg(&other_state),
+    );
     assert_eq!(same_socket.status.code(), Some(1));
     let err = String::from_utf8_lossy(&same_socket.stderr);
     assert!(
@@ -468,13 +467,13 @@ fn a_second_daemon_is_refused_and_the_first_keeps_serving() {
     );
 
     let other_socket = env.root.path().join("run2").join("s.sock");
-    let same_state = std::process::Command::new(codexd_tests::daemon::bin("codexd"))
-        .arg("--socket")
-        .arg(&other_socket)
-        .arg("--state-dir")
-        .arg(&env.state_dir)
-        .output()
-        .unwrap();
+    let same_state = output(
+        std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+            .arg("--socket")
+            .arg(&other_socket)
+            .arg("--state-dir")
+            .arg(&env.state_dir),
+    );
     assert_eq!(same_state.status.code(), Some(1));
     let err = String::from_utf8_lossy(&same_state.stderr);
     assert!(
@@ -580,7 +579,7 @@ fn codexctl_starts_the_daemon_when_none_answers() {
                 .flat_map(|kv| ["-c".to_string(), kv.clone()]),
         )
         .arg("[auto] hi");
-    let out = cmd.output().unwrap();
+    let out = output(&mut cmd);
     assert!(
         out.status.success(),
         "{}",
@@ -598,5 +597,301 @@ fn codexctl_starts_the_daemon_when_none_answers() {
         stop.status.success(),
         "{}",
         String::from_utf8_lossy(&stop.stderr)
+    );
+}
+
+#[test]
+fn runs_get_the_clients_environment_not_the_daemons() {
+    let mut env = env_with(vec![Scenario::new(
+        "[env]",
+        vec![
+            Step::shell(
+                "echo \"venv=${VIRTUAL_ENV:-none} setting=${MY_SETTING:-none}\" > env-$CASE.txt",
+            ),
+            Step::message("env written"),
+        ],
+    )]);
+    env.start_daemon_with_env(&[], &[("VIRTUAL_ENV", "/daemon/venv"), ("CASE", "daemon")])
+        .unwrap();
+    let start = |case: &str, venv: Option<&str>| {
+        let mut cmd = env.codexctl();
+        cmd.env_remove("VIRTUAL_ENV");
+        if let Some(venv) = venv {
+            cmd.env("VIRTUAL_ENV", venv);
+        }
+        let out = output(
+            cmd.args(["start", "--sandbox", "workspace-write", "-m", "gpt-5.5"])
+                .args(
+                    codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
+                        .iter()
+                        .flat_map(|kv| ["-c".to_string(), kv.clone()]),
+                )
+                .args([
+                    "--env",
+                    &format!("CASE={case}"),
+                    "--env",
+                    "MY_SETTING=value-1234",
+                ])
+                .arg("[env] print it"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let without = start("without", None);
+    let with = start("with", Some("/client/venv"));
+    let (code, summary) = env.wait(&[&without, &with]);
+    assert_eq!(code, 0, "{summary}");
+    let read =
+        |case: &str| std::fs::read_to_string(env.work.join(format!("env-{case}.txt"))).unwrap();
+    assert_eq!(read("without").trim(), "venv=none setting=value-1234");
+    assert_eq!(read("with").trim(), "venv=/client/venv setting=value-1234");
+    let request = std::fs::read_to_string(env.task_dir(&with).join("request.json")).unwrap();
+    assert!(request.contains("MY_SETTING"));
+    assert!(
+        !request.contains("value-1234"),
+        "env values stay off disk: {request}"
+    );
+    assert!(!request.contains("/client/venv"));
+}
+
+#[test]
+fn logs_follow_streams_the_whole_log_until_the_end() {
+    let mut env = env_with(vec![Scenario::new(
+        "[follow]",
+        vec![Step::shell("sleep 1; echo tick"), Step::message("followed")],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[follow] go", &[]);
+    let out = output(env.codexctl().args(["logs", &id, "--follow", "--json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --follow returned because the task ended; what it streamed is the whole log.
+    assert_eq!(state(&env.show(&id)), "succeeded");
+    let followed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(followed, env.events(&id));
+    let human = env.ctl(&["logs", &id]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("tick"));
+}
+
+#[test]
+fn cancelling_a_queued_task_never_starts_it() {
+    let mut env = env_with(vec![Scenario::new(
+        "[hold]",
+        vec![Step::shell(LONG_SLEEP), Step::message("never")],
+    )]);
+    env.start_daemon(&["--max-running", "1"]).unwrap();
+    let first = env.start_task("[hold] first", &[]);
+    let second = env.start_task("[hold] second", &[]);
+    let queued = env.show(&second);
+    assert_eq!(state(&queued), "queued");
+    assert_eq!(queued["queue_position"], 1);
+    let list = env.ctl(&["list", "--state", "queued", "--json"]);
+    let page: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(page["tasks"][0]["id"], second.as_str());
+
+    let out = env.ctl(&["cancel", &second, "--json"]);
+    assert!(out.status.success());
+    let cancelled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state(&cancelled), "cancelled");
+    assert!(cancelled["started_at"].is_null(), "it never ran");
+    assert!(!env.task_dir(&second).join("events.jsonl").exists());
+    let out = env.ctl(&["cancel", &first]);
+    assert!(out.status.success());
+    assert_eq!(state(&env.show(&first)), "cancelled");
+}
+
+#[test]
+fn list_filters_by_state_and_cwd_and_pages_newest_first() {
+    let mut env = env_with(vec![
+        Scenario::new("[ok]", vec![Step::message("fine")]),
+        Scenario::new("[bad]", vec![Step::HttpError(400, "nope".into())]),
+    ]);
+    env.start_daemon(&[]).unwrap();
+    let a = env.start_task("[ok] a", &[]);
+    let b = env.start_task("[bad] b", &[]);
+    let other = env.root.path().join("elsewhere");
+    std::fs::create_dir_all(&other).unwrap();
+    let c = env.start_task("[ok] c", &["--cd", other.to_str().unwrap()]);
+    assert_eq!(env.wait(&[&a, &b, &c]).0, 1);
+
+    let list = |args: &[&str]| -> Value {
+        let mut full = vec!["list", "--json"];
+        full.extend_from_slice(args);
+        serde_json::from_slice(&env.ctl(&full).stdout).unwrap()
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&list(&[])), [c.as_str(), b.as_str(), a.as_str()]);
+    assert_eq!(ids(&list(&["--state", "failed"])), [b.as_str()]);
+    assert_eq!(ids(&list(&["--state", "succeeded", "--here"])), [a.as_str()]);
+    assert_eq!(ids(&list(&["--cwd", other.to_str().unwrap()])), [c.as_str()]);
+    let first = list(&["--limit", "2"]);
+    assert_eq!(ids(&first), [c.as_str(), b.as_str()]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = list(&["--limit", "2", "--cursor", &cursor]);
+    assert_eq!(ids(&second), [a.as_str()]);
+    assert!(second["next_cursor"].is_null());
+    let table = String::from_utf8_lossy(&env.ctl(&["list"]).stdout).into_owned();
+    assert!(
+        table.lines().count() == 4 && table.contains("failed"),
+        "{table}"
+    );
+}
+
+#[test]
+fn raw_protocol_abuse_gets_errors_and_never_hurts_the_daemon() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let mut env = env_with(vec![]);
+    env.start_daemon(&[]).unwrap();
+    // A client that connects and says nothing does not block anyone.
+    let _silent = UnixStream::connect(&env.socket).unwrap();
+
+    let stream = UnixStream::connect(&env.socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut call = |line: &[u8]| -> Value {
+        writer.write_all(line).unwrap();
+        writer.write_all(b"\n").unwrap();
+        let mut reply = String::new();
+        reader.read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"))
+    };
+    let code = |v: &Value| v["error"]["code"].as_i64();
+    assert_eq!(code(&call(b"this is not json")), Some(-32700));
+    assert_eq!(
+        code(&call(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"codexd_get\",\"params\":[\"\xff\xfe\"]}"
+        )),
+        Some(-32700)
+    );
+    assert_eq!(code(&call(br#"{"id":2}"#)), Some(-32600));
+    assert_eq!(
+        code(&call(br#"{"jsonrpc":"2.0","id":3,"method":"codexd_nope"}"#)),
+        Some(-32601)
+    );
+    assert_eq!(
+        code(&call(
+            br#"{"jsonrpc":"2.0","id":4,"method":"codexd_get","params":[123]}"#
+        )),
+        Some(-32602)
+    );
+    let unknown = call(br#"{"jsonrpc":"2.0","id":5,"method":"codexd_get","params":["zzzzzzzz"]}"#);
+    assert_eq!(unknown["error"]["data"]["kind"], "task_not_found");
+    let watch = call(br#"{"jsonrpc":"2.0","id":6,"method":"codexd_watch","params":["zzzzzzzz"]}"#);
+    assert_eq!(watch["id"], 6);
+    assert_eq!(watch["error"]["data"]["kind"], "task_not_found");
+    let bad_start = call(br#"{"jsonrpc":"2.0","id":7,"method":"codexd_start","params":[{"prompt":"x","cwd":"relative/dir"}]}"#);
+    assert!(
+        bad_start["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an absolute path")
+    );
+    let batch = call(br#"[{"jsonrpc":"2.0","id":8,"method":"codexd_version"},{"jsonrpc":"2.0","id":9,"method":"codexd_nope"}]"#);
+    assert_eq!(batch[0]["result"]["version"], "0.1.0");
+    assert_eq!(batch[1]["error"]["code"], -32601);
+    // A 17 MB line is refused, and the connection still works afterwards.
+    let mut huge = br#"{"jsonrpc":"2.0","id":10,"method":"codexd_get","params":[""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 17 * 1024 * 1024));
+    huge.extend_from_slice(br#""]}"#);
+    let too_big = call(&huge);
+    assert!(
+        too_big["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over"),
+        "{too_big}"
+    );
+    let ok = call(br#"{"jsonrpc":"2.0","id":11,"method":"codexd_version"}"#);
+    assert_eq!(ok["id"], 11);
+    // A notification gets no reply: the next reply is for the next call.
+    let after = call(b"{\"jsonrpc\":\"2.0\",\"method\":\"codexd_version\"}\n{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"codexd_version\"}");
+    assert_eq!(after["id"], 12);
+    // The daemon is still up for everyone.
+    let status = env.ctl(&["daemon", "status"]);
+    assert!(status.status.success());
+}
+
+#[test]
+fn connections_from_another_user_are_refused() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and setpriv to run the daemon as another user");
+        return;
+    }
+    // Run the daemon as `nobody`; connect as root (which file permissions do not stop),
+    // so only the daemon's peer-uid check can refuse us.
+    let env = env_with(vec![]);
+    let base = env.root.path().join("nobody");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::set_permissions(env.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&base)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let socket = base.join("run").join("codexd.sock");
+    let mut daemon = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(codexd_tests::daemon::bin("codexd"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(base.join("state"))
+        .env("HOME", &base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = eventually(Duration::from_secs(20), || socket.exists());
+    if !up {
+        let _ = daemon.kill();
+        let out = daemon.wait_with_output().unwrap();
+        panic!(
+            "daemon as nobody did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"codexd_version\"}\n");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    assert_eq!(
+        reply, "",
+        "another user's connection is closed without an answer"
+    );
+    // SAFETY: signalling our child.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let out = daemon.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused a connection from another user"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

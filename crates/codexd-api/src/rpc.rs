@@ -55,7 +55,8 @@ pub trait CodexdApi {
     ) -> RpcResult<LogChunk>;
 
     /// Streams a task's state changes (and, when `from_offset` is given, its event lines
-    /// from that offset on). Ends after the terminal state.
+    /// from that offset on). The first item is the current state; the item carrying a
+    /// terminal state is the last (the daemon then drops the subscription).
     #[subscription(name = "watch", unsubscribe = "unwatch", item = WatchItem)]
     async fn watch(&self, id: String, from_offset: Option<u64>) -> SubscriptionResult;
 

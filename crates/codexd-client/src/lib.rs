@@ -21,6 +21,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The stream of a `watch` subscription (see [`Client::watch`]).
+pub type WatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<WatchItem, ClientError>> + Send>>;
+
 /// Environment variables a client forwards to codex by default, so runs see the caller's
 /// tools, Python virtualenv and Codex home rather than the daemon's.
 pub const FORWARDED_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
@@ -213,13 +217,32 @@ impl Client {
     }
 
     /// Subscribes to a task's state changes, and its event lines from `from_offset` when
-    /// given. The stream ends after the terminal state (or when the daemon goes away).
+    /// given. The first item is the task's current state; the stream ends after the item
+    /// carrying a terminal state, or when the daemon goes away (then without one).
     pub async fn watch(
         &self,
         id: &str,
         from_offset: Option<u64>,
-    ) -> Result<Subscription<WatchItem>, ClientError> {
-        Ok(self.rpc.watch(id.to_string(), from_offset).await?)
+    ) -> Result<WatchStream, ClientError> {
+        let subscription: Subscription<WatchItem> =
+            self.rpc.watch(id.to_string(), from_offset).await?;
+        // The daemon ends its side after the terminal state, but jsonrpsee sends no close
+        // notice for a subscription that ends normally: the terminal state is the end.
+        let stream =
+            futures::stream::unfold((subscription, false), |(mut sub, ended)| async move {
+                if ended {
+                    return None;
+                }
+                match sub.next().await? {
+                    Ok(item) => {
+                        let last =
+                            matches!(&item, WatchItem::State { task } if task.state.is_terminal());
+                        Some((Ok(item), (sub, last)))
+                    }
+                    Err(e) => Some((Err(ClientError::Transport(e.to_string())), (sub, true))),
+                }
+            });
+        Ok(Box::pin(stream))
     }
 
     /// Asks the daemon to exit (running tasks are left running).

@@ -193,7 +193,7 @@ async fn follow(
                     });
                 }
             }
-            Some((_, Err(e))) => return Err(ClientError::Transport(e.to_string())),
+            Some((_, Err(e))) => return Err(e),
             None => {
                 // Every subscription ended. The daemon closes one after a terminal state,
                 // so unless all tasks ended, the daemon went away.

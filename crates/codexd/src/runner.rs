@@ -4,6 +4,7 @@
 //! which runs codex and owns its output. That way a run does not depend on the daemon:
 //! - codex's stdout (JSONL events) and stderr are appended line by line to the task's
 //!   `events.jsonl` and `stderr.log`, so a daemon that restarts can pick up where it was;
+//! - once codex is started, its pid and start time go to `run.json`;
 //! - when codex ends, the exit status is written atomically to `exit.json`, which a daemon
 //!   that did not spawn the run (and so cannot `wait` for it) reads.
 //!
@@ -11,7 +12,7 @@
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
-use crate::taskdir::{self, EVENTS_FILE, EXIT_FILE, ExitRecord, STDERR_FILE};
+use crate::taskdir::{self, EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE};
 use codexd_api::Timestamp;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -89,6 +90,19 @@ pub fn run(task_dir: &Path, program: &OsString, args: &[OsString]) -> i32 {
             )));
         }
     };
+    let run = RunRecord {
+        runner_pid: std::process::id(),
+        codex_pid: child.id(),
+        started_at: Timestamp::now(),
+    };
+    if let Err(e) = serde_json::to_vec(&run)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            taskdir::write_atomic(&task_dir.join(RUN_FILE), &bytes).map_err(|e| e.to_string())
+        })
+    {
+        eprintln!("codexd run-task: {e}");
+    }
     let stderr_copier = child
         .stderr
         .take()

@@ -5,6 +5,7 @@
 //! | `request.json` | daemon     | the request (no environment values), atomically      |
 //! | `events.jsonl` | runner     | codex's stdout: one JSON event per line, appended    |
 //! | `stderr.log`   | runner     | codex's stderr, appended                             |
+//! | `run.json`     | runner     | the runner's and codex's pids and the start time     |
 //! | `exit.json`    | runner     | how codex ended, atomically, once it has             |
 //!
 //! These files alone are enough to rebuild a task's registry record.
@@ -24,6 +25,8 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 pub const STDERR_FILE: &str = "stderr.log";
 /// The exit status.
 pub const EXIT_FILE: &str = "exit.json";
+/// Written by the runner once codex is started.
+pub const RUN_FILE: &str = "run.json";
 
 /// An I/O failure on a named file, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +109,18 @@ impl StoredRequest {
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
     }
+}
+
+/// A started run, as recorded by the runner (with the request, enough to rebuild the
+/// record of a running task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The runner's pid (the run's process group and session id).
+    pub runner_pid: u32,
+    /// Codex's pid.
+    pub codex_pid: u32,
+    /// When codex was started.
+    pub started_at: Timestamp,
 }
 
 /// How the codex process ended, as recorded by the runner.

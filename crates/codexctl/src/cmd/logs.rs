@@ -3,6 +3,7 @@
 
 use crate::{CmdResult, Ctx, Failure};
 use codexd_client::api::{LogStream, WatchItem};
+use futures::StreamExt;
 use std::io::Write;
 
 /// Arguments of `logs`.
@@ -42,14 +43,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
         }
     };
     if args.follow {
-        let mut subscription = client.watch(&id, Some(0)).await?;
-        while let Some(item) = subscription.next().await {
-            match item.map_err(|e| Failure::Usage(format!("connection to codexd lost: {e}")))? {
+        let mut events = client.watch(&id, Some(0)).await?;
+        while let Some(item) = events.next().await {
+            match item? {
                 WatchItem::Event { line, .. } => print(&line)?,
+                WatchItem::State { task } if task.state.is_terminal() => return Ok(()),
                 WatchItem::State { .. } => {}
             }
         }
-        return Ok(());
+        return Err(Failure::Usage(format!(
+            "connection to codexd lost before task {id} ended"
+        )));
     }
     let mut offset = 0;
     loop {
