@@ -739,8 +739,14 @@ fn list_filters_by_state_and_cwd_and_pages_newest_first() {
     };
     assert_eq!(ids(&list(&[])), [c.as_str(), b.as_str(), a.as_str()]);
     assert_eq!(ids(&list(&["--state", "failed"])), [b.as_str()]);
-    assert_eq!(ids(&list(&["--state", "succeeded", "--here"])), [a.as_str()]);
-    assert_eq!(ids(&list(&["--cwd", other.to_str().unwrap()])), [c.as_str()]);
+    assert_eq!(
+        ids(&list(&["--state", "succeeded", "--here"])),
+        [a.as_str()]
+    );
+    assert_eq!(
+        ids(&list(&["--cwd", other.to_str().unwrap()])),
+        [c.as_str()]
+    );
     let first = list(&["--limit", "2"]);
     assert_eq!(ids(&first), [c.as_str(), b.as_str()]);
     let cursor = first["next_cursor"].as_str().unwrap().to_string();
@@ -893,5 +899,168 @@ fn connections_from_another_user_are_refused() {
         String::from_utf8_lossy(&out.stderr).contains("refused a connection from another user"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A unittest module with two passing tests, one failing and one skipped.
+const TEST_MODULE: &str = "import unittest\n\nclass T(unittest.TestCase):\n    def test_one(self):\n        self.assertEqual(1, 1)\n\n    def test_two(self):\n        self.assertTrue(True)\n\n    def test_broken(self):\n        self.assertEqual(2, 3)\n\n    @unittest.skip(\"later\")\n    def test_later(self):\n        pass\n";
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = output(
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid"),
+    );
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {
+    let patch = format!(
+        "*** Begin Patch\n*** Add File: new.txt\n+one\n+two\n*** Update File: tracked.txt\n@@\n-old line\n+new line\n*** Delete File: doomed.txt\n*** Add File: test_mod.py\n{}*** End Patch\n",
+        TEST_MODULE
+            .lines()
+            .map(|l| format!("+{l}\n"))
+            .collect::<String>()
+    );
+    let mut env = env_with(vec![
+        Scenario::new(
+            "[work]",
+            vec![
+                Step::plan(&[("edit files", "completed"), ("run tests", "in_progress")]),
+                Step::patch(patch),
+                Step::shell("echo appended >> notes.txt"),
+                Step::shell("python3 -m unittest -v test_mod"),
+                Step::message("Edited the files; one test fails."),
+            ],
+        ),
+        Scenario::new("[again]", vec![Step::message("nothing more")]),
+    ]);
+    // A git work tree with the user's own uncommitted change, which must not count.
+    let work = env.work.clone();
+    git(&work, &["init", "-q"]);
+    std::fs::write(work.join("tracked.txt"), "old line\nkept\n").unwrap();
+    std::fs::write(work.join("doomed.txt"), "bye\n").unwrap();
+    std::fs::write(work.join("notes.txt"), "n1\n").unwrap();
+    std::fs::write(work.join("mine.txt"), "committed\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "base"]);
+    std::fs::write(work.join("mine.txt"), "committed\nuser edit\n").unwrap();
+    let status_before = git(&work, &["status", "--porcelain"]);
+    let stash_before = git(&work, &["stash", "list"]);
+
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[work] edit, test, report", &[]);
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    let out = env.ctl(&["result", &id, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(result["state"], "succeeded");
+    assert_eq!(result["exit_code"], 0);
+    assert_eq!(result["final_message"], "Edited the files; one test fails.");
+    assert!(result["duration_ms"].as_u64().unwrap() > 0);
+    let files: Vec<(String, String)> = result["files_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().into(),
+                f["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let mut files_sorted = files.clone();
+    files_sorted.sort();
+    assert_eq!(
+        files_sorted,
+        [
+            ("doomed.txt".to_string(), "delete".to_string()),
+            ("new.txt".into(), "add".into()),
+            ("test_mod.py".into(), "add".into()),
+            ("tracked.txt".into(), "update".into()),
+        ]
+    );
+    // The diffstat counts the shell-made change to notes.txt and not the user's mine.txt:
+    // new.txt +2, tracked.txt +1 -1, doomed.txt -1, test_mod.py +15, notes.txt +1.
+    assert_eq!(
+        result["diffstat"],
+        serde_json::json!({"files": 5, "insertions": 19, "deletions": 2})
+    );
+    let commands = result["commands"].as_array().unwrap();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert_eq!(commands[0]["command"], "echo appended >> notes.txt");
+    assert_eq!(commands[0]["exit_code"], 0);
+    assert_eq!(commands[1]["command"], "python3 -m unittest -v test_mod");
+    assert_eq!(commands[1]["exit_code"], 1);
+    assert_eq!(commands[1]["status"], "failed");
+    assert!(commands[1]["duration_ms"].is_u64());
+    let tests = &result["tests"];
+    assert_eq!(tests["passed"], 2, "{tests}");
+    assert_eq!(tests["failed"], 1);
+    assert_eq!(tests["skipped"], 1);
+    assert_eq!(tests["runs"][0]["runner"], "unittest");
+    let failing = tests["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 1);
+    assert!(
+        failing[0].as_str().unwrap().contains("test_broken"),
+        "{failing:?}"
+    );
+    // Five model requests in the turn; codex reports their usage summed.
+    assert_eq!(
+        result["usage"],
+        serde_json::json!({"input_tokens": 500, "cached_input_tokens": 100, "output_tokens": 150, "reasoning_output_tokens": 25})
+    );
+    assert_eq!(result["todo"][0]["text"], "edit files");
+    assert_eq!(result["todo"][0]["completed"], true);
+    assert_eq!(result["trimmed"], serde_json::json!([]));
+
+    // The user's index, working tree state and stash are as they were (plus the task's own
+    // changes): mine.txt is still modified and unstaged, nothing was stashed.
+    let status_after = git(&work, &["status", "--porcelain"]);
+    assert!(status_after.contains(" M mine.txt"), "{status_after}");
+    assert!(status_before.contains(" M mine.txt"));
+    assert_eq!(git(&work, &["stash", "list"]), stash_before);
+    assert_eq!(
+        git(&work, &["diff", "--cached", "--name-only"]),
+        "",
+        "nothing staged"
+    );
+
+    // show --json carries the result too; the human rendering names the failing test.
+    assert_eq!(env.show(&id)["result"]["tests"]["failed"], 1);
+    let human = String::from_utf8_lossy(&env.ctl(&["result", &id]).stdout).into_owned();
+    assert!(
+        human.contains("FAILED") && human.contains("test_broken"),
+        "{human}"
+    );
+
+    // A resumed turn reports only its own usage (one request), not the thread's total.
+    let out = env.ctl(&["resume", &id, "[again] anything else?"]);
+    let child = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(env.wait(&[&child]).0, 0);
+    let out = env.ctl(&["result", &child, "--json"]);
+    let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(resumed["usage"]["input_tokens"], 100, "{resumed}");
+    assert_eq!(resumed["thread_usage"]["input_tokens"], 600);
+    assert_eq!(resumed["files_changed"], serde_json::json!([]));
+    assert_eq!(
+        resumed["diffstat"],
+        serde_json::json!({"files": 0, "insertions": 0, "deletions": 0})
     );
 }

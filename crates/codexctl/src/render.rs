@@ -156,6 +156,89 @@ pub fn task_details(task: &Task) -> String {
     out
 }
 
+/// The human rendering of `result`.
+pub fn result_details(result: &codexd_client::api::TaskResult) -> String {
+    let mut out = String::new();
+    let state = result.state.map(|s| s.to_string()).unwrap_or_default();
+    let took = result
+        .duration_ms
+        .map(|ms| duration(Duration::from_millis(ms)))
+        .unwrap_or_else(|| "-".into());
+    let _ = writeln!(out, "state      {state} in {took}");
+    if let Some(error) = &result.error {
+        let _ = writeln!(out, "error      {error}");
+    }
+    if !result.files_changed.is_empty() {
+        let _ = writeln!(out, "files");
+        for file in &result.files_changed {
+            let _ = writeln!(out, "  {:<7} {}", file.kind, file.path);
+        }
+    }
+    if let Some(stat) = &result.diffstat {
+        let _ = writeln!(
+            out,
+            "diffstat   {} files, +{} -{}",
+            stat.files, stat.insertions, stat.deletions
+        );
+    }
+    if !result.commands.is_empty() {
+        let _ = writeln!(out, "commands");
+        for run in &result.commands {
+            let code = run
+                .exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into());
+            let took = run
+                .duration_ms
+                .map(|ms| duration(Duration::from_millis(ms)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  [{code:>3}] {took:>6}  {}",
+                first_line(&run.command, 100)
+            );
+        }
+    }
+    if let Some(tests) = &result.tests {
+        let runners: Vec<&str> = tests.runs.iter().map(|r| r.runner.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "tests      {} passed, {} failed, {} skipped ({})",
+            tests.passed,
+            tests.failed,
+            tests.skipped,
+            runners.join(", ")
+        );
+        for name in &tests.failing {
+            let _ = writeln!(out, "  FAILED {name}");
+        }
+    }
+    if let Some(usage) = &result.usage {
+        let _ = writeln!(
+            out,
+            "tokens     {} in ({} cached), {} out ({} reasoning)",
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+            usage.reasoning_output_tokens
+        );
+    }
+    if let Some(todo) = &result.todo {
+        let _ = writeln!(out, "plan");
+        for item in todo {
+            let mark = if item.completed { "x" } else { " " };
+            let _ = writeln!(out, "  [{mark}] {}", item.text);
+        }
+    }
+    if !result.trimmed.is_empty() {
+        let _ = writeln!(out, "trimmed    {} (use --full)", result.trimmed.join(", "));
+    }
+    if let Some(message) = &result.final_message {
+        let _ = writeln!(out, "\n{message}");
+    }
+    out
+}
+
 /// The live line of `wait` on a terminal.
 pub fn live_status(
     tasks: &HashMap<String, Task>,

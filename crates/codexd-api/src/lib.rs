@@ -14,11 +14,13 @@
 pub mod error;
 pub mod paths;
 pub mod request;
+pub mod result;
 pub mod rpc;
 pub mod task;
 
 pub use error::{ApiError, ErrorKind};
 pub use request::*;
+pub use result::TaskResult;
 pub use rpc::{CodexdApiClient, CodexdApiServer};
 pub use task::{Task, TaskId, TaskState, Timestamp, Transition};
 

@@ -36,6 +36,11 @@ pub trait CodexdApi {
     #[method(name = "cancel")]
     async fn cancel(&self, id: String) -> RpcResult<Task>;
 
+    /// The structured result of a task: stored when it ended, computed from the log so far
+    /// while it runs. Compact unless `full`.
+    #[method(name = "result")]
+    async fn result(&self, id: String, full: Option<bool>) -> RpcResult<crate::TaskResult>;
+
     /// Starts a new task that continues a finished task's codex thread.
     #[method(name = "resume")]
     async fn resume(&self, request: ResumeRequest) -> RpcResult<Task>;

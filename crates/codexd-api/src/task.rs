@@ -246,6 +246,10 @@ pub struct Task {
     pub pid_start_time: Option<u64>,
     /// Size in bytes of the event log so far.
     pub log_bytes: u64,
+    /// When the cwd is in a git work tree: the tree object of the work tree when the run
+    /// started (the base of the result's diffstat).
+    #[serde(default)]
+    pub git_base_tree: Option<String>,
     /// Every state entered, with its time, oldest first.
     pub transitions: Vec<Transition>,
 }

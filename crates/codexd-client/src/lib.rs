@@ -14,7 +14,7 @@ pub use codexd_api as api;
 
 use codexd_api::{
     ApiError, CodexdApiClient, ListQuery, LogChunk, LogStream, ResumeRequest, StartRequest, Task,
-    TaskPage, VersionInfo, WaitReply, WatchItem,
+    TaskPage, TaskResult, VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::core::client::Subscription;
 use std::collections::BTreeMap;
@@ -183,6 +183,11 @@ impl Client {
     /// Cancels a task; returns it once it has stopped.
     pub async fn cancel(&self, id: &str) -> Result<Task, ClientError> {
         Ok(self.rpc.cancel(id.to_string()).await?)
+    }
+
+    /// The structured result of a task (compact unless `full`).
+    pub async fn result(&self, id: &str, full: bool) -> Result<TaskResult, ClientError> {
+        Ok(self.rpc.result(id.to_string(), Some(full)).await?)
     }
 
     /// Resumes a finished task's thread with a follow-up prompt (a new task).

@@ -100,6 +100,8 @@ pub enum ItemKind {
         exit_code: Option<i64>,
         /// `in_progress`, `completed` or `failed`.
         status: String,
+        /// stdout and stderr, merged.
+        aggregated_output: String,
     },
     /// A patch applied to files.
     FileChange {
@@ -228,6 +230,7 @@ fn parse_item(item: &Value) -> Item {
             command: str_field(item, "command"),
             exit_code: item.get("exit_code").and_then(Value::as_i64),
             status: str_field(item, "status"),
+            aggregated_output: str_field(item, "aggregated_output"),
         },
         "file_change" => ItemKind::FileChange {
             changes: item

@@ -12,15 +12,18 @@
 
 pub mod config;
 pub mod events;
+pub mod gitsnap;
 pub mod hub;
 pub mod instance;
 pub mod outcome;
 pub mod process;
 pub mod registry;
+pub mod results;
 pub mod runner;
 pub mod service;
 pub mod supervisor;
 pub mod taskdir;
+pub mod testparse;
 pub mod transport;
 
 use anyhow::Context;

@@ -4,7 +4,7 @@
 //! its record. Every write is flushed (`flush_async`) before it returns, so a state change is
 //! durable before any client hears about it.
 
-use codexd_api::{ListQuery, Task, TaskId, TaskPage};
+use codexd_api::{ListQuery, Task, TaskId, TaskPage, TaskResult};
 use std::path::{Path, PathBuf};
 
 /// Registry failures, with the database path and the operation.
@@ -62,6 +62,7 @@ pub struct Registry {
     db: sled::Db,
     tasks: sled::Tree,
     by_created: sled::Tree,
+    results: sled::Tree,
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -82,11 +83,13 @@ impl Registry {
             .map_err(sled_err("open"))?;
         let tasks = db.open_tree("tasks").map_err(sled_err("open tree"))?;
         let by_created = db.open_tree("by_created").map_err(sled_err("open tree"))?;
+        let results = db.open_tree("results").map_err(sled_err("open tree"))?;
         Ok(Registry {
             path: path.to_path_buf(),
             db,
             tasks,
             by_created,
+            results,
         })
     }
 
@@ -130,6 +133,39 @@ impl Registry {
             .map_err(self.err("index"))?;
         self.db.flush_async().await.map_err(self.err("flush"))?;
         Ok(())
+    }
+
+    /// Stores a finished task's full result (flushed with the next [`Registry::save`]).
+    pub fn save_result(&self, id: &TaskId, result: &TaskResult) -> Result<(), RegistryError> {
+        let bytes = serde_json::to_vec(result).map_err(|source| RegistryError::Corrupt {
+            path: self.path.clone(),
+            key: id.to_string(),
+            source,
+        })?;
+        self.results
+            .insert(id.as_str(), bytes)
+            .map_err(self.err("insert result"))?;
+        Ok(())
+    }
+
+    /// A finished task's full result.
+    pub fn get_result(&self, id: &TaskId) -> Result<Option<TaskResult>, RegistryError> {
+        match self
+            .results
+            .get(id.as_str())
+            .map_err(self.err("get result"))?
+        {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| RegistryError::Corrupt {
+                        path: self.path.clone(),
+                        key: format!("result {id}"),
+                        source,
+                    })
+            }
+            None => Ok(None),
+        }
     }
 
     /// The task with exactly this id.

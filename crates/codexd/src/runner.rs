@@ -12,7 +12,9 @@
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
-use crate::taskdir::{self, EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE};
+use crate::taskdir::{
+    self, EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE, TIMES_FILE,
+};
 use codexd_api::Timestamp;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -32,10 +34,16 @@ fn install_signal_handlers() {
 }
 
 /// Copies `input` to `output` one complete line at a time (a partial last line is completed
-/// with a newline), so a reader never sees half a line followed by another line.
-fn copy_lines(input: impl Read, mut output: std::fs::File) -> std::io::Result<()> {
+/// with a newline), so a reader never sees half a line followed by another line. With
+/// `times`, records `offset<TAB>unix_ms` of each line there (command durations come from it).
+fn copy_lines(
+    input: impl Read,
+    mut output: std::fs::File,
+    mut times: Option<std::fs::File>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::new();
+    let mut offset = output.metadata()?.len();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -45,6 +53,10 @@ fn copy_lines(input: impl Read, mut output: std::fs::File) -> std::io::Result<()
             line.push(b'\n');
         }
         output.write_all(&line)?;
+        if let Some(times) = &mut times {
+            writeln!(times, "{offset}\t{}", Timestamp::now().unix_ms())?;
+        }
+        offset += line.len() as u64;
     }
 }
 
@@ -106,9 +118,10 @@ pub fn run(task_dir: &Path, program: &OsString, args: &[OsString]) -> i32 {
     let stderr_copier = child
         .stderr
         .take()
-        .map(|stderr| std::thread::spawn(move || copy_lines(stderr, stderr_log)));
+        .map(|stderr| std::thread::spawn(move || copy_lines(stderr, stderr_log, None)));
+    let times = taskdir::open_append(&task_dir.join(TIMES_FILE)).ok();
     if let Some(stdout) = child.stdout.take()
-        && let Err(e) = copy_lines(stdout, events)
+        && let Err(e) = copy_lines(stdout, events, times)
     {
         eprintln!("codexd run-task: copying events: {e}");
     }

@@ -4,12 +4,13 @@
 use crate::hub::Update;
 use crate::outcome::StopReason;
 use crate::registry::Resolved;
+use crate::results;
 use crate::supervisor::{RunEnv, Supervisor};
 use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, StoredRequest, TaskDir};
 use codexd_api::rpc::RpcResult;
 use codexd_api::{
     ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, ResumeRequest,
-    StartRequest, Task, TaskId, TaskPage, Timestamp, VersionInfo, WaitReply, WatchItem,
+    StartRequest, Task, TaskId, TaskPage, TaskResult, Timestamp, VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -308,6 +309,28 @@ impl CodexdApiServer for Service {
             }
             next_about(&mut rx, &id).await;
         }
+    }
+
+    async fn result(&self, id: String, full: Option<bool>) -> RpcResult<TaskResult> {
+        let id = self.resolve(&id)?;
+        let task = self.load(&id).await?;
+        let stored = if task.state.is_terminal() {
+            self.supervisor
+                .registry()
+                .get_result(&id)
+                .map_err(storage)?
+        } else {
+            None
+        };
+        let result = match stored {
+            Some(result) => result,
+            None => self.supervisor.build_result(&task, false).await,
+        };
+        Ok(if full.unwrap_or(false) {
+            result
+        } else {
+            results::trim(result, &results::TrimLimits::default())
+        })
     }
 
     async fn resume(&self, request: ResumeRequest) -> RpcResult<Task> {

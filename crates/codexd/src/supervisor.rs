@@ -11,8 +11,9 @@ use crate::hub::{Hub, Update};
 use crate::outcome::{RunFacts, StopReason, settle};
 use crate::process;
 use crate::registry::{Registry, RegistryError};
-use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, TaskDir};
-use codexd_api::{ApiError, ErrorKind, Task, TaskId, TaskState, Timestamp};
+use crate::taskdir::{self, EVENTS_FILE, RESULT_FILE, STDERR_FILE, TIMES_FILE, TaskDir};
+use crate::{gitsnap, results};
+use codexd_api::{ApiError, ErrorKind, Task, TaskId, TaskResult, TaskState, Timestamp};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -306,6 +307,10 @@ impl Supervisor {
             }
         };
         let dir = TaskDir::new(&config.tasks_root(), &id);
+        // The base of the result's diffstat: the work tree before codex touches it.
+        if let Some(snapshot) = gitsnap::snapshot(&task.cwd, dir.path()).await {
+            task.git_base_tree = Some(snapshot.tree);
+        }
         let spawned = resolve_codex(&config.codex_bin, &env)
             .and_then(|codex| spawn_runner(config, &task, &dir, &codex, &env));
         match spawned {
@@ -486,7 +491,52 @@ impl Supervisor {
             settlement.state,
             exit.map(|e| e.finished_at).unwrap_or_else(Timestamp::now),
         );
+        // The result is stored before the terminal state is published, so whoever sees the
+        // end can read the result at once.
+        let result = self.build_result(task, true).await;
+        match serde_json::to_vec_pretty(&result) {
+            Ok(bytes) => {
+                if let Err(e) = taskdir::write_atomic(&dir.file(RESULT_FILE), &bytes) {
+                    tracing::warn!(task = %task.id, "{e}");
+                }
+            }
+            Err(e) => tracing::warn!(task = %task.id, "cannot serialise the result: {e}"),
+        }
+        self.inner.registry.save_result(&task.id, &result)?;
         self.commit(task).await
+    }
+
+    /// Computes a task's full result from its event log; with `diffstat`, also snapshots
+    /// the work tree and diffs it against the tree taken when the run started.
+    pub async fn build_result(&self, task: &Task, diffstat: bool) -> TaskResult {
+        let dir = TaskDir::new(&self.inner.config.tasks_root(), &task.id);
+        let times = std::fs::read_to_string(dir.file(TIMES_FILE))
+            .map(|text| results::parse_times(&text))
+            .unwrap_or_default();
+        let mut builder = results::ResultBuilder::new(&task.cwd);
+        let mut offset = 0;
+        while let Ok(lines) = taskdir::read_lines(&dir.file(EVENTS_FILE), offset, INGEST_CHUNK) {
+            if lines.lines.is_empty() {
+                break;
+            }
+            for (line_offset, line) in &lines.lines {
+                builder.observe(line, times.get(line_offset).copied());
+            }
+            offset = lines.next_offset;
+        }
+        let previous = task
+            .parent
+            .as_ref()
+            .and_then(|parent| self.inner.registry.get_result(parent).ok().flatten())
+            .and_then(|parent| parent.thread_usage);
+        let stat = match (&task.git_base_tree, diffstat) {
+            (Some(base), true) => match gitsnap::snapshot(&task.cwd, dir.path()).await {
+                Some(end) => gitsnap::diffstat(&end.toplevel, base, &end.tree).await,
+                None => None,
+            },
+            _ => None,
+        };
+        builder.finish(task, previous, stat)
     }
 }
 

@@ -4,7 +4,9 @@
 //! |----------------|------------|------------------------------------------------------|
 //! | `request.json` | daemon     | the request (no environment values), atomically      |
 //! | `events.jsonl` | runner     | codex's stdout: one JSON event per line, appended    |
+//! | `events.times` | runner     | when each event line arrived, for command durations  |
 //! | `stderr.log`   | runner     | codex's stderr, appended                             |
+//! | `result.json`  | daemon     | the full structured result, once the task ended      |
 //! | `run.json`     | runner     | the runner's and codex's pids and the start time     |
 //! | `exit.json`    | runner     | how codex ended, atomically, once it has             |
 //!
@@ -25,6 +27,10 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 pub const STDERR_FILE: &str = "stderr.log";
 /// The exit status.
 pub const EXIT_FILE: &str = "exit.json";
+/// When each event line was written (`offset<TAB>unix_ms` per line).
+pub const TIMES_FILE: &str = "events.times";
+/// The task's full result, written when it ends.
+pub const RESULT_FILE: &str = "result.json";
 /// Written by the runner once codex is started.
 pub const RUN_FILE: &str = "run.json";
 
@@ -104,6 +110,7 @@ impl StoredRequest {
             pid: None,
             pid_start_time: None,
             log_bytes: 0,
+            git_base_tree: None,
             transitions: Vec::new(),
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);

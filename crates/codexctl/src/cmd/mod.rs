@@ -4,6 +4,7 @@ mod cancel;
 mod daemon;
 mod list;
 mod logs;
+mod result;
 mod resume;
 mod show;
 mod start;
@@ -27,6 +28,8 @@ pub enum Command {
     Show(show::Args),
     /// Print a task's events (or codex's stderr); --follow streams until it ends.
     Logs(logs::Args),
+    /// The structured result of a task: answer, files, commands, tests, usage.
+    Result(result::Args),
     /// Cancel a queued or running task (every process of it is stopped).
     Cancel(cancel::Args),
     /// Continue a finished task's Codex thread with a follow-up prompt; prints the new id.
@@ -45,6 +48,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Show(args) => show::run(ctx, args).await,
         Command::Logs(args) => logs::run(ctx, args).await,
         Command::Cancel(args) => cancel::run(ctx, args).await,
+        Command::Result(args) => result::run(ctx, args).await,
         Command::Resume(args) => resume::run(ctx, args).await,
         Command::Daemon(command) => daemon::run(ctx, command).await,
     }

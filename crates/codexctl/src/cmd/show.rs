@@ -8,7 +8,7 @@ use crate::{CmdResult, Ctx};
 pub struct Args {
     /// Task id or unambiguous prefix.
     id: String,
-    /// Print the task object as JSON.
+    /// Print the task object as JSON (with its compact result under "result").
     #[arg(long)]
     json: bool,
 }
@@ -18,7 +18,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let client = ctx.client().await?;
     let task = client.get(&args.id).await?;
     if args.json {
-        print_json(&task)
+        // The task object, plus its compact result under "result".
+        let result = client.result(task.id.as_str(), false).await?;
+        let mut value = serde_json::to_value(&task)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("result".into(), serde_json::to_value(&result)?);
+        }
+        print_json(&value)
     } else {
         print!("{}", crate::render::task_details(&task));
         Ok(())
