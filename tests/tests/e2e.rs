@@ -1064,3 +1064,143 @@ fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {
         serde_json::json!({"files": 0, "insertions": 0, "deletions": 0})
     );
 }
+
+/// Fabricated secrets with the real shapes (none is a real credential).
+fn fake_secrets() -> Vec<(&'static str, String)> {
+    let cycle = |prefix: &str, n: usize| -> String {
+        let alphabet = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY";
+        let body: String = alphabet.chars().cycle().take(n).collect();
+        format!("{prefix}{body}")
+    };
+    vec![
+        ("github-token", cycle("ghp_", 36)),
+        ("openai-key", cycle("sk-proj-", 48)),
+        ("aws-access-key-id", "AKIA4TESTKEY7EXAMPLE".to_string()),
+        ("slack-token", cycle("xoxb-1234567890-", 24)),
+        ("acme", cycle("acme_", 16).to_lowercase()),
+    ]
+}
+
+#[test]
+fn secrets_are_redacted_before_anything_is_stored_or_returned() {
+    let secrets = fake_secrets();
+    let value = |name: &str| secrets.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+    let env_secret = "zq8Vw3Lr9Tx2Kp7Nm4Hs6Jd".to_string();
+    let bearer = "opaque7Bearer4Value9xyz".to_string();
+    let echo_all = secrets
+        .iter()
+        .map(|(_, s)| format!("echo {s}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut env = env_with(vec![Scenario::new(
+        "[leak]",
+        vec![
+            Step::shell(format!(
+                "{echo_all}; echo \"token from env: $MY_API_TOKEN\""
+            )),
+            Step::shell(format!("echo 'Authorization: Bearer {bearer}' >&2; exit 3")),
+            Step::message(format!(
+                "Done. The key was {} and the url https://bob:{}@git.example.invalid/x",
+                value("github-token"),
+                env_secret
+            )),
+        ],
+    )]);
+    env.start_daemon(&["--redact-pattern", "acme=acme_[a-z0-9]{16}"])
+        .unwrap();
+    let prompt = format!("[leak] use {} and print everything", value("github-token"));
+    let id = env.start_task(&prompt, &["--env", &format!("MY_API_TOKEN={env_secret}")]);
+    let (code, _) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{}", env.daemon_log());
+
+    let mut raw_secrets: Vec<String> = secrets.iter().map(|(_, s)| s.clone()).collect();
+    raw_secrets.push(env_secret.clone());
+    raw_secrets.push(bearer.clone());
+
+    // Nothing under the state dir holds a raw secret: logs, request, result, registry.
+    let mut files = 0;
+    let mut stack = vec![env.state_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in &raw_secrets {
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{} holds a secret ({secret})", path.display());
+            }
+        }
+    }
+    assert!(files >= 8, "the state dir was searched ({files} files)");
+
+    // Nor does anything a client is given.
+    let outputs = [
+        env.ctl(&["show", &id, "--json"]),
+        env.ctl(&["list", "--json"]),
+        env.ctl(&["result", &id, "--json", "--full"]),
+        env.ctl(&["logs", &id, "--json"]),
+        env.ctl(&["logs", &id]),
+        env.ctl(&["logs", &id, "--stderr"]),
+        env.ctl(&["wait", &id, "--json"]),
+    ];
+    let mut all = String::new();
+    for out in &outputs {
+        assert!(out.status.success());
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    for secret in &raw_secrets {
+        assert!(!all.contains(secret.as_str()), "a client saw {secret}");
+    }
+    for rule in [
+        "github-token",
+        "openai-key",
+        "aws-access-key-id",
+        "slack-token",
+        "acme",
+        "env:MY_API_TOKEN",
+        "authorization",
+    ] {
+        assert!(
+            all.contains(&format!("[REDACTED:{rule}]")),
+            "no [REDACTED:{rule}] in the outputs"
+        );
+    }
+    // What was redacted is still readable around the secret.
+    let task = env.show(&id);
+    assert_eq!(
+        task["prompt"],
+        "[leak] use [REDACTED:github-token] and print everything"
+    );
+    let answer = task["final_message"].as_str().unwrap();
+    assert!(
+        answer.starts_with("Done. The key was [REDACTED:github-token]"),
+        "{answer}"
+    );
+    assert!(answer.contains("https://bob:[REDACTED:"), "{answer}");
+    // Every event line is still valid JSON after redaction.
+    assert!(!env.events(&id).is_empty());
+}
+
+#[test]
+fn an_invalid_redaction_pattern_stops_the_daemon_at_start_with_its_name() {
+    let env = env_with(vec![]);
+    let out = output(
+        std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+            .arg("--socket")
+            .arg(&env.socket)
+            .arg("--state-dir")
+            .arg(&env.state_dir)
+            .args(["--redact-pattern", "broken=acme_[unclosed"]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken") && err.contains("acme_[unclosed"),
+        "{err}"
+    );
+    assert!(!env.socket.exists());
+}

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod instance;
 pub mod outcome;
 pub mod process;
+pub mod redact;
 pub mod registry;
 pub mod results;
 pub mod runner;

@@ -32,8 +32,24 @@ struct Cli {
     /// Time between SIGINT and SIGKILL when a run is cancelled or times out.
     #[arg(long, env = "CODEXD_KILL_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     kill_grace: Duration,
+    /// Config file [default: $XDG_CONFIG_HOME/codexd/config.toml, if it exists].
+    #[arg(long, env = "CODEXD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Extra secret pattern to redact, as NAME=REGEX (repeatable); matches become
+    /// [REDACTED:NAME].
+    #[arg(long = "redact-pattern", value_name = "NAME=REGEX", value_parser = parse_pattern)]
+    redact_patterns: Vec<(String, String)>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+fn parse_pattern(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, regex)) if !name.trim().is_empty() && !regex.is_empty() => {
+            Ok((name.trim().to_string(), regex.to_string()))
+        }
+        _ => Err(format!("expected NAME=REGEX, got {text:?}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +60,9 @@ enum Command {
         /// The task's directory.
         #[arg(long)]
         task_dir: PathBuf,
+        /// Extra redaction rule NAME=REGEX (repeatable).
+        #[arg(long = "redact", value_parser = parse_pattern)]
+        redact: Vec<(String, String)>,
         /// The program and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
@@ -52,9 +71,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::RunTask { task_dir, command }) = &cli.command {
+    if let Some(Command::RunTask {
+        task_dir,
+        redact,
+        command,
+    }) = &cli.command
+    {
         let (program, args) = command.split_first().context("run-task needs a program")?;
-        std::process::exit(codexd::runner::run(task_dir, program, args));
+        std::process::exit(codexd::runner::run(task_dir, redact, program, args));
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -83,7 +107,23 @@ fn main() -> anyhow::Result<()> {
     } else {
         cli.codex_bin
     };
+    let (config_path, explicit) = match cli.config {
+        Some(path) => (Some(path), true),
+        None => (codexd::config::default_config_file(), false),
+    };
+    let file = match &config_path {
+        Some(path) => codexd::config::load_file(path, explicit)?,
+        None => codexd::config::FileConfig::default(),
+    };
+    let mut redact_patterns: Vec<(String, String)> = file.redact.patterns.into_iter().collect();
+    redact_patterns.extend(cli.redact_patterns);
+    // An invalid pattern is a start-up error that names it.
+    codexd::redact::Redactor::new(&codexd::redact::RedactConfig {
+        extra_patterns: redact_patterns.clone(),
+        env_values: Vec::new(),
+    })?;
     let config = Config {
+        redact_patterns,
         socket: absolute(cli.socket.unwrap_or_else(codexd_api::paths::default_socket))?,
         state_dir: absolute(state_dir)?,
         codex_bin,

@@ -8,10 +8,14 @@
 //! - when codex ends, the exit status is written atomically to `exit.json`, which a daemon
 //!   that did not spawn the run (and so cannot `wait` for it) reads.
 //!
+//! - every line is redacted ([`crate::redact`]) before it is written: secrets that pass
+//!   through codex's output never reach the state directory;
+//!
 //! SIGINT/SIGTERM/SIGHUP sent to the process group reach codex; this process only notes them
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
+use crate::redact::{RedactConfig, RedactError, Redactor};
 use crate::taskdir::{
     self, EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE, TIMES_FILE,
 };
@@ -33,25 +37,42 @@ fn install_signal_handlers() {
     }
 }
 
+/// How a stream's lines are redacted before they are written.
+#[derive(Clone, Copy)]
+enum LineKind {
+    /// JSON event lines: redacted inside string values, so each line stays valid JSON.
+    JsonEvents,
+    /// Plain text.
+    Text,
+}
+
 /// Copies `input` to `output` one complete line at a time (a partial last line is completed
-/// with a newline), so a reader never sees half a line followed by another line. With
-/// `times`, records `offset<TAB>unix_ms` of each line there (command durations come from it).
+/// with a newline), so a reader never sees half a line followed by another line. Every line
+/// is redacted first: no secret reaches the file. With `times`, records
+/// `offset<TAB>unix_ms` of each line there (command durations come from it).
 fn copy_lines(
     input: impl Read,
     mut output: std::fs::File,
     mut times: Option<std::fs::File>,
+    redactor: &Redactor,
+    kind: LineKind,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
-    let mut line = Vec::new();
+    let mut raw = Vec::new();
     let mut offset = output.metadata()?.len();
     loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw)? == 0 {
             return Ok(());
         }
-        if line.last() != Some(&b'\n') {
-            line.push(b'\n');
+        let text = String::from_utf8_lossy(&raw);
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let mut line = match kind {
+            LineKind::JsonEvents => redactor.redact_json_line(text),
+            LineKind::Text => redactor.redact(text).into_owned(),
         }
+        .into_bytes();
+        line.push(b'\n');
         output.write_all(&line)?;
         if let Some(times) = &mut times {
             writeln!(times, "{offset}\t{}", Timestamp::now().unix_ms())?;
@@ -60,9 +81,23 @@ fn copy_lines(
     }
 }
 
+/// The redactor of a run: the built-in rules, the daemon's extra `patterns`, and the
+/// values of the secret-looking variables of this process's environment (which is the run's).
+pub fn run_redactor(patterns: &[(String, String)]) -> Result<Redactor, RedactError> {
+    Redactor::new(&RedactConfig {
+        extra_patterns: patterns.to_vec(),
+        env_values: std::env::vars().collect(),
+    })
+}
+
 /// Runs `program args` with the task directory's files as its output; returns the process
 /// exit code of this runner (0 once the exit status is recorded).
-pub fn run(task_dir: &Path, program: &OsString, args: &[OsString]) -> i32 {
+pub fn run(
+    task_dir: &Path,
+    patterns: &[(String, String)],
+    program: &OsString,
+    args: &[OsString],
+) -> i32 {
     install_signal_handlers();
     let record = |record: ExitRecord| {
         let bytes = serde_json::to_vec(&record).unwrap_or_default();
@@ -86,6 +121,11 @@ pub fn run(task_dir: &Path, program: &OsString, args: &[OsString]) -> i32 {
     ) {
         (Ok(events), Ok(stderr)) => (events, stderr),
         (Err(e), _) | (_, Err(e)) => return record(spawn_failed(e.to_string())),
+    };
+    // Without its redactor a run must not start: its output would reach the disk raw.
+    let redactor = match run_redactor(patterns) {
+        Ok(redactor) => redactor,
+        Err(e) => return record(spawn_failed(format!("cannot start redaction: {e}"))),
     };
     let mut child = match Command::new(program)
         .args(args)
@@ -115,13 +155,13 @@ pub fn run(task_dir: &Path, program: &OsString, args: &[OsString]) -> i32 {
     {
         eprintln!("codexd run-task: {e}");
     }
-    let stderr_copier = child
-        .stderr
-        .take()
-        .map(|stderr| std::thread::spawn(move || copy_lines(stderr, stderr_log, None)));
+    let stderr_copier = child.stderr.take().map(|stderr| {
+        let redactor = redactor.clone();
+        std::thread::spawn(move || copy_lines(stderr, stderr_log, None, &redactor, LineKind::Text))
+    });
     let times = taskdir::open_append(&task_dir.join(TIMES_FILE)).ok();
     if let Some(stdout) = child.stdout.take()
-        && let Err(e) = copy_lines(stdout, events, times)
+        && let Err(e) = copy_lines(stdout, events, times, &redactor, LineKind::JsonEvents)
     {
         eprintln!("codexd run-task: copying events: {e}");
     }

@@ -3,6 +3,7 @@
 
 use crate::hub::Update;
 use crate::outcome::StopReason;
+use crate::redact::{RedactConfig, Redactor};
 use crate::registry::Resolved;
 use crate::results;
 use crate::supervisor::{RunEnv, Supervisor};
@@ -147,8 +148,19 @@ impl Service {
             RunEnv {
                 set: request.env.clone(),
                 remove: request.env_remove.clone(),
+                ..Default::default()
             },
         ))
+    }
+
+    /// The redactor for what a request stores: the built-in rules, the daemon's patterns,
+    /// and the values of the secret-looking variables the request sets.
+    fn request_redactor(&self, env: &BTreeMap<String, String>) -> Result<Redactor, ApiError> {
+        Redactor::new(&RedactConfig {
+            extra_patterns: self.supervisor.config().redact_patterns.clone(),
+            env_values: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))
     }
 }
 
@@ -240,16 +252,23 @@ impl CodexdApiServer for Service {
     }
 
     async fn start(&self, request: StartRequest) -> RpcResult<Task> {
-        let (cwd, env) = self.validate_start(&request)?;
+        let (cwd, mut env) = self.validate_start(&request)?;
         let config = self.supervisor.config();
         let id = self.supervisor.new_task_id()?;
+        let redactor = self.request_redactor(&request.env)?;
+        env.prompt = request.prompt;
+        env.config = request.config;
         let stored = StoredRequest {
             id,
-            prompt: request.prompt,
+            prompt: redactor.redact(&env.prompt).into_owned(),
             cwd,
             sandbox: request.sandbox,
             model: request.model,
-            config: request.config,
+            config: env
+                .config
+                .iter()
+                .map(|kv| redactor.redact(kv).into_owned())
+                .collect(),
             env_keys: env.set.keys().cloned().collect(),
             timeout_ms: request
                 .timeout_ms
@@ -368,19 +387,36 @@ impl CodexdApiServer for Service {
             ))
             .into());
         }
+        if parent.config.iter().any(|kv| kv.contains("[REDACTED:")) {
+            return Err(ApiError::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "task {parent_id}'s config overrides held a secret, which is not kept: \
+                     start a new task instead"
+                ),
+            )
+            .into());
+        }
         let mut config = parent.config.clone();
         config.extend(request.config.iter().cloned());
+        let redactor = self.request_redactor(&request.env)?;
         let env = RunEnv {
             set: request.env.clone(),
             remove: request.env_remove.clone(),
+            prompt: request.prompt,
+            config,
         };
         let stored = StoredRequest {
             id: self.supervisor.new_task_id()?,
-            prompt: request.prompt,
+            prompt: redactor.redact(&env.prompt).into_owned(),
             cwd: parent.cwd.clone(),
             sandbox: parent.sandbox.clone(),
             model: request.model.or(parent.model.clone()),
-            config,
+            config: env
+                .config
+                .iter()
+                .map(|kv| redactor.redact(kv).into_owned())
+                .collect(),
             env_keys: env.set.keys().cloned().collect(),
             timeout_ms: request.timeout_ms.or(parent.timeout_ms),
             parent: Some(parent_id),

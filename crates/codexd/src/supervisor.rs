@@ -27,13 +27,29 @@ const TAIL_INTERVAL: Duration = Duration::from_millis(20);
 /// Most bytes of log ingested per read.
 const INGEST_CHUNK: u64 = 1024 * 1024;
 
-/// The environment a run gets on top of the daemon's: held in memory only.
-#[derive(Debug, Clone, Default)]
+/// What a run needs that is never written to disk: the environment on top of the
+/// daemon's, and the prompt and `-c` overrides as the client sent them (the stored copies
+/// are redacted).
+#[derive(Clone, Default)]
 pub struct RunEnv {
     /// Variables to set.
     pub set: BTreeMap<String, String>,
     /// Variables to remove.
     pub remove: Vec<String>,
+    /// The prompt, unredacted.
+    pub prompt: String,
+    /// The `-c` overrides, unredacted.
+    pub config: Vec<String>,
+}
+
+impl std::fmt::Debug for RunEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values stay out of logs.
+        f.debug_struct("RunEnv")
+            .field("set", &self.set.keys().collect::<Vec<_>>())
+            .field("remove", &self.remove)
+            .finish_non_exhaustive()
+    }
 }
 
 struct RunControl {
@@ -161,18 +177,22 @@ impl Supervisor {
                         tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");
                     }
                 }
-                TaskState::Queued if task.env_keys.is_empty() => {
-                    self.inner
-                        .sched
-                        .lock()
-                        .await
-                        .queue
-                        .push_back(task.id.clone());
+                TaskState::Queued if task.env_keys.is_empty() && !is_redacted(&task) => {
+                    // Nothing of this request was held only in memory: it can start as is.
+                    let env = RunEnv {
+                        prompt: task.prompt.clone(),
+                        config: task.config.clone(),
+                        ..Default::default()
+                    };
+                    let mut sched = self.inner.sched.lock().await;
+                    sched.queue.push_back(task.id.clone());
+                    sched.envs.insert(task.id.clone(), env);
                 }
                 TaskState::Queued => {
                     task.error = Some(
-                        "codexd restarted before this task started; its environment is never \
-                         written to disk, so it was not started: start it again"
+                        "codexd restarted before this task started; its environment (and any \
+                         secret in its prompt) is never written to disk, so it was not started: \
+                         start it again"
                             .into(),
                     );
                     task.enter(TaskState::Interrupted, Timestamp::now());
@@ -313,6 +333,8 @@ impl Supervisor {
         }
         let spawned = resolve_codex(&config.codex_bin, &env)
             .and_then(|codex| spawn_runner(config, &task, &dir, &codex, &env));
+        // The unredacted prompt is no longer needed once codex has it.
+        drop(env);
         match spawned {
             Ok(child) => {
                 let pid = child.id().unwrap_or(0);
@@ -540,6 +562,13 @@ impl Supervisor {
     }
 }
 
+/// True if the stored prompt or config was changed by redaction (so the stored copy is not
+/// what the client sent).
+fn is_redacted(task: &Task) -> bool {
+    let marker = "[REDACTED:";
+    task.prompt.contains(marker) || task.config.iter().any(|kv| kv.contains(marker))
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -618,7 +647,7 @@ fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, String> {
 /// `exec resume` has no `-C`/`-s` of its own and defaults to a read-only sandbox, but the
 /// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0). `--`
 /// keeps a prompt that starts with `-` from being read as a flag.
-pub fn codex_args(task: &Task) -> Vec<OsString> {
+pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
     let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
     let mut args: Vec<OsString> = vec!["exec".into(), "--skip-git-repo-check".into()];
     args.push("-C".into());
@@ -635,7 +664,7 @@ pub fn codex_args(task: &Task) -> Vec<OsString> {
         args.push("-m".into());
         args.push(model.into());
     }
-    for kv in &task.config {
+    for kv in &env.config {
         args.push("-c".into());
         args.push(kv.into());
     }
@@ -643,7 +672,7 @@ pub fn codex_args(task: &Task) -> Vec<OsString> {
     if let Some(thread) = resume_thread {
         args.push(thread.into());
     }
-    args.push(task.prompt.clone().into());
+    args.push(env.prompt.clone().into());
     args
 }
 
@@ -656,12 +685,13 @@ fn spawn_runner(
     env: &RunEnv,
 ) -> Result<tokio::process::Child, String> {
     let mut cmd = tokio::process::Command::new(&config.runner_exe);
-    cmd.arg("run-task")
-        .arg("--task-dir")
-        .arg(dir.path())
-        .arg("--")
+    cmd.arg("run-task").arg("--task-dir").arg(dir.path());
+    for (name, regex) in &config.redact_patterns {
+        cmd.arg("--redact").arg(format!("{name}={regex}"));
+    }
+    cmd.arg("--")
         .arg(codex)
-        .args(codex_args(task))
+        .args(codex_args(task, env))
         .current_dir(&task.cwd)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
