@@ -940,6 +940,7 @@ fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {
                 Step::patch(patch),
                 Step::shell("echo appended >> notes.txt"),
                 Step::shell("python3 -m unittest -v test_mod"),
+                Step::shell(format!("echo {}", fake_secrets()[0].1)),
                 Step::message("Edited the files; one test fails."),
             ],
         ),
@@ -1003,7 +1004,7 @@ fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {
         serde_json::json!({"files": 5, "insertions": 19, "deletions": 2})
     );
     let commands = result["commands"].as_array().unwrap();
-    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert_eq!(commands.len(), 3, "{commands:?}");
     assert_eq!(commands[0]["command"], "echo appended >> notes.txt");
     assert_eq!(commands[0]["exit_code"], 0);
     assert_eq!(commands[1]["command"], "python3 -m unittest -v test_mod");
@@ -1021,11 +1022,15 @@ fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {
         failing[0].as_str().unwrap().contains("test_broken"),
         "{failing:?}"
     );
-    // Five model requests in the turn; codex reports their usage summed.
+    // Six model requests in the turn; codex reports their usage summed.
     assert_eq!(
         result["usage"],
-        serde_json::json!({"input_tokens": 500, "cached_input_tokens": 100, "output_tokens": 150, "reasoning_output_tokens": 25})
+        serde_json::json!({"input_tokens": 600, "cached_input_tokens": 120, "output_tokens": 180, "reasoning_output_tokens": 30})
     );
+    // The echoed token is in the command's output only as a redaction marker, and nowhere
+    // in the state dir.
+    assert_eq!(commands[2]["command"], "echo [REDACTED:github-token]");
+    assert_absent_from_state_dir(&env, &[fake_secrets()[0].1.clone()]);
     assert_eq!(result["todo"][0]["text"], "edit files");
     assert_eq!(result["todo"][0]["completed"], true);
     assert_eq!(result["trimmed"], serde_json::json!([]));
@@ -1057,12 +1062,35 @@ fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {
     let out = env.ctl(&["result", &child, "--json"]);
     let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(resumed["usage"]["input_tokens"], 100, "{resumed}");
-    assert_eq!(resumed["thread_usage"]["input_tokens"], 600);
+    assert_eq!(resumed["thread_usage"]["input_tokens"], 700);
     assert_eq!(resumed["files_changed"], serde_json::json!([]));
     assert_eq!(
         resumed["diffstat"],
         serde_json::json!({"files": 0, "insertions": 0, "deletions": 0})
     );
+}
+
+/// Asserts that no file under the state dir (logs, request, result, registry) holds any of
+/// `secrets`.
+fn assert_absent_from_state_dir(env: &TestEnv, secrets: &[String]) {
+    let mut files = 0;
+    let mut stack = vec![env.state_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in secrets {
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{} holds a secret ({secret})", path.display());
+            }
+        }
+    }
+    assert!(files >= 8, "the state dir was searched ({files} files)");
 }
 
 /// Fabricated secrets with the real shapes (none is a real credential).
@@ -1118,24 +1146,7 @@ fn secrets_are_redacted_before_anything_is_stored_or_returned() {
     raw_secrets.push(bearer.clone());
 
     // Nothing under the state dir holds a raw secret: logs, request, result, registry.
-    let mut files = 0;
-    let mut stack = vec![env.state_dir.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            files += 1;
-            let bytes = std::fs::read(&path).unwrap();
-            for secret in &raw_secrets {
-                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
-                assert!(!found, "{} holds a secret ({secret})", path.display());
-            }
-        }
-    }
-    assert!(files >= 8, "the state dir was searched ({files} files)");
+    assert_absent_from_state_dir(&env, &raw_secrets);
 
     // Nor does anything a client is given.
     let outputs = [

@@ -65,7 +65,7 @@ pub async fn snapshot(cwd: &Path, scratch: &Path) -> Option<Snapshot> {
     .await?;
     let index = scratch.join(format!("git-index-{}.tmp", rand::random::<u32>()));
     // A missing real index (fresh repository) is fine: git starts from an empty one.
-    let _ = tokio::fs::copy(&real_index, &index).await;
+    copy_index(Path::new(&real_index), &index);
     let tree = async {
         git(&toplevel, &["add", "-A", "--", "."], Some(&index)).await?;
         git(&toplevel, &["write-tree"], Some(&index)).await
@@ -76,6 +76,23 @@ pub async fn snapshot(cwd: &Path, scratch: &Path) -> Option<Snapshot> {
         toplevel,
         tree: tree?,
     })
+}
+
+/// Copies the index keeping its modification time: git trusts an entry's cached stat data
+/// only when the entry is older than the index file ("racy git"), so a copy with a fresh
+/// mtime would hide a same-size edit made in the same second as the last index write.
+fn copy_index(from: &Path, to: &Path) {
+    if std::fs::copy(from, to).is_err() {
+        return;
+    }
+    let mtime = std::fs::metadata(from).and_then(|m| m.modified());
+    let file = std::fs::OpenOptions::new().write(true).open(to);
+    if let (Ok(mtime), Ok(file)) = (mtime, file)
+        && file.set_modified(mtime).is_err()
+    {
+        // Without the original time, the copy must not be trusted: start from scratch.
+        let _ = std::fs::remove_file(to);
+    }
 }
 
 /// Files, insertions and deletions between two trees of the repository at `toplevel`.
@@ -205,6 +222,36 @@ mod tests {
             std::fs::read_dir(scratch.path()).unwrap().count(),
             0,
             "temporary index removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_same_size_edit_right_after_a_commit_is_seen() {
+        let repo = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = repo.path();
+        // Commit and edit (same size) within one second: only git's racy-index check can
+        // tell the file changed, and only if the index copy keeps the original's mtime.
+        sh(
+            dir,
+            "git init -q && printf 'old line\\n' > f.txt && git add -A && git commit -qm x",
+        );
+        let base = snapshot(dir, scratch.path()).await.unwrap();
+        sh(dir, "printf 'new line\\n' > f.txt");
+        // The end snapshot comes in a later second than the edit (git's index keeps stat
+        // times in whole seconds): this wait is the scenario, not synchronisation.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let end = snapshot(dir, scratch.path()).await.unwrap();
+        let stat = diffstat(&base.toplevel, &base.tree, &end.tree)
+            .await
+            .unwrap();
+        assert_eq!(
+            stat,
+            DiffStat {
+                files: 1,
+                insertions: 1,
+                deletions: 1
+            }
         );
     }
 
