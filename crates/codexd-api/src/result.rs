@@ -109,6 +109,72 @@ pub struct TestSummary {
     pub runs: Vec<TestRun>,
 }
 
+impl TestRun {
+    /// An empty run of `runner`.
+    pub fn new(runner: &str) -> Self {
+        TestRun {
+            runner: runner.to_string(),
+            ..TestRun::default()
+        }
+    }
+
+    /// All tests counted: passed, failed and skipped.
+    pub fn total(&self) -> u64 {
+        self.passed + self.failed + self.skipped
+    }
+
+    /// Adds another run's counts and failing names into this one (the runner is kept).
+    pub fn absorb(&mut self, other: &TestRun) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        for name in &other.failing {
+            self.note_failing(name);
+        }
+    }
+
+    /// Records a failing test name, once.
+    pub fn note_failing(&mut self, name: &str) {
+        push_unique(&mut self.failing, name);
+    }
+}
+
+impl TestSummary {
+    /// Adds one run to the totals.
+    pub fn add(&mut self, run: TestRun) {
+        self.passed += run.passed;
+        self.failed += run.failed;
+        self.skipped += run.skipped;
+        for name in &run.failing {
+            push_unique(&mut self.failing, name);
+        }
+        self.runs.push(run);
+    }
+
+    /// Whether no run has been added.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The runs summed per runner, in the order each runner was first seen.
+    pub fn by_runner(&self) -> Vec<TestRun> {
+        let mut out: Vec<TestRun> = Vec::new();
+        for run in &self.runs {
+            match out.iter_mut().find(|r| r.runner == run.runner) {
+                Some(acc) => acc.absorb(run),
+                None => out.push(run.clone()),
+            }
+        }
+        out
+    }
+}
+
+fn push_unique(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_string());
+    }
+}
+
 /// Token usage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

@@ -7,7 +7,7 @@
 //! `events.times`.
 
 use crate::events::{CodexEvent, ItemKind, ItemPhase, parse_line, strip_shell_wrapper};
-use codexd_api::result::{CommandRun, DiffStat, FileChange, TestRun, TestSummary, TodoItem, Usage};
+use codexd_api::result::{CommandRun, DiffStat, FileChange, TestSummary, TodoItem, Usage};
 use codexd_api::{Task, TaskResult, Timestamp};
 use std::collections::HashMap;
 use std::path::Path;
@@ -87,7 +87,6 @@ pub struct ResultBuilder {
     files: Vec<(String, Option<&'static str>)>,
     commands: Vec<(String, CommandRun, Option<u64>)>,
     tests: TestSummary,
-    any_tests: bool,
     thread_usage: Option<Usage>,
     todo: Option<Vec<TodoItem>>,
     final_message: Option<String>,
@@ -101,7 +100,6 @@ impl ResultBuilder {
             files: Vec::new(),
             commands: Vec::new(),
             tests: TestSummary::default(),
-            any_tests: false,
             thread_usage: None,
             todo: None,
             final_message: None,
@@ -146,9 +144,7 @@ impl ResultBuilder {
                             (Some(start), Some(end)) => Some(end.saturating_sub(start)),
                             _ => None,
                         };
-                        for found in crate::testparse::parse_all(&command, &aggregated_output) {
-                            self.add_tests(found);
-                        }
+                        crate::testparse::add_output(&mut self.tests, &command, &aggregated_output);
                     }
                 }
                 ItemKind::TodoList { items } => {
@@ -200,25 +196,6 @@ impl ResultBuilder {
         self.commands.len() - 1
     }
 
-    fn add_tests(&mut self, found: crate::testparse::TestRun) {
-        self.any_tests = true;
-        self.tests.passed += found.passed;
-        self.tests.failed += found.failed;
-        self.tests.skipped += found.skipped;
-        for name in &found.failing {
-            if !self.tests.failing.contains(name) {
-                self.tests.failing.push(name.clone());
-            }
-        }
-        self.tests.runs.push(TestRun {
-            runner: found.runner,
-            passed: found.passed,
-            failed: found.failed,
-            skipped: found.skipped,
-            failing: found.failing,
-        });
-    }
-
     /// The full (untrimmed) result. `previous_thread_usage` is the thread's cumulative
     /// usage before this task (the parent's `thread_usage` for a resumed turn).
     pub fn finish(
@@ -252,7 +229,7 @@ impl ResultBuilder {
                 .collect(),
             diffstat,
             commands: self.commands.into_iter().map(|(_, run, _)| run).collect(),
-            tests: self.any_tests.then_some(self.tests),
+            tests: (!self.tests.is_empty()).then_some(self.tests),
             usage,
             thread_usage: self.thread_usage,
             todo: self.todo,

@@ -4,7 +4,7 @@
 //! command's stdout and stderr merged. [`parse`] finds the summary lines that a test runner
 //! prints about its own run and turns them into a [`TestRun`]; output that holds no such
 //! summary (a build, a listing, prose that happens to say "3 passed") gives `None`.
-//! [`TestTotals`] adds runs up. Detection relies on the output, so `make test` or
+//! [`TestSummary`] adds runs up. Detection relies on the output, so `make test` or
 //! `npm test` wrapping a runner is recognised; the command is only a hint for output that
 //! two runners print alike (mocha's TAP reporter prints node's TAP summary). ANSI escapes
 //! and carriage-return redraws are removed before anything is matched, since Codex's
@@ -68,106 +68,19 @@
 //! an `npm warn Unknown user config "nodedir"` line first; it is left in, as real noise.
 
 use regex::Regex;
-use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
-/// Counts from one test run, taken from the runner's own summary lines.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct TestRun {
-    /// Which runner printed the summary: `cargo-test`, `cargo-nextest`, `pytest`,
-    /// `unittest`, `go-test`, `jest`, `vitest`, `mocha` or `node-test`.
-    pub runner: String,
-    /// Tests that passed.
-    pub passed: u64,
-    /// Tests that failed (errors, timeouts and suites that failed to load included).
-    pub failed: u64,
-    /// Tests that were skipped, ignored, pending or todo.
-    pub skipped: u64,
-    /// Names of failing tests, deduplicated, in the order they first appear.
-    pub failing: Vec<String>,
-}
+pub use codexd_api::result::{TestRun, TestSummary};
 
-impl TestRun {
-    fn new(runner: &str) -> Self {
-        TestRun {
-            runner: runner.to_string(),
-            ..TestRun::default()
-        }
+/// Adds every run found in one command's output ([`parse_all`]) to `totals`; returns how
+/// many.
+pub fn add_output(totals: &mut TestSummary, command: &str, output: &str) -> usize {
+    let runs = parse_all(command, output);
+    let n = runs.len();
+    for run in runs {
+        totals.add(run);
     }
-
-    /// All tests counted: passed, failed and skipped.
-    pub fn total(&self) -> u64 {
-        self.passed + self.failed + self.skipped
-    }
-
-    /// Adds another run's counts and failing names into this one (the runner is kept).
-    pub fn absorb(&mut self, other: &TestRun) {
-        self.passed += other.passed;
-        self.failed += other.failed;
-        self.skipped += other.skipped;
-        for name in &other.failing {
-            self.note_failing(name);
-        }
-    }
-
-    fn note_failing(&mut self, name: &str) {
-        push_unique(&mut self.failing, name);
-    }
-}
-
-/// Several test runs added up.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct TestTotals {
-    /// Passed tests over all runs.
-    pub passed: u64,
-    /// Failed tests over all runs.
-    pub failed: u64,
-    /// Skipped tests over all runs.
-    pub skipped: u64,
-    /// Failing test names over all runs, deduplicated, in first-seen order.
-    pub failing: Vec<String>,
-    /// The runs that were added, in order.
-    pub runs: Vec<TestRun>,
-}
-
-impl TestTotals {
-    /// Adds one run.
-    pub fn add(&mut self, run: TestRun) {
-        self.passed += run.passed;
-        self.failed += run.failed;
-        self.skipped += run.skipped;
-        for name in &run.failing {
-            push_unique(&mut self.failing, name);
-        }
-        self.runs.push(run);
-    }
-
-    /// Adds every run found in one command's output ([`parse_all`]); returns how many.
-    pub fn add_output(&mut self, command: &str, output: &str) -> usize {
-        let runs = parse_all(command, output);
-        let n = runs.len();
-        for run in runs {
-            self.add(run);
-        }
-        n
-    }
-
-    /// Whether no run has been added.
-    pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
-    }
-
-    /// The runs summed per runner, in the order each runner was first seen.
-    pub fn by_runner(&self) -> Vec<TestRun> {
-        let mut out: Vec<TestRun> = Vec::new();
-        for run in &self.runs {
-            match out.iter_mut().find(|r| r.runner == run.runner) {
-                Some(acc) => acc.absorb(run),
-                None => out.push(run.clone()),
-            }
-        }
-        out
-    }
+    n
 }
 
 /// Parses a command's output; `None` when the output holds no recognised test summary (a
@@ -1206,8 +1119,8 @@ FAILED (failures=1, expected failures=1)
             parse("make check", &output),
             Some(run("cargo-test", 4, 0, 1, &[]))
         );
-        let mut totals = TestTotals::default();
-        assert_eq!(totals.add_output("make check", &output), 2);
+        let mut totals = TestSummary::default();
+        assert_eq!(add_output(&mut totals, "make check", &output), 2);
         assert_eq!((totals.passed, totals.failed, totals.skipped), (7, 1, 2));
         assert_eq!(totals.failing, vec!["calc › adds wrong".to_string()]);
         assert_eq!(
@@ -1222,7 +1135,7 @@ FAILED (failures=1, expected failures=1)
 
     #[test]
     fn totals_add_and_group_by_runner() {
-        let mut totals = TestTotals::default();
+        let mut totals = TestSummary::default();
         assert!(totals.is_empty());
         for (command, output) in [
             ("cargo test", fixture!("cargo-test-fail.txt")),
@@ -1251,7 +1164,7 @@ FAILED (failures=1, expected failures=1)
             ]
         );
         let json = serde_json::to_string(&totals).unwrap();
-        assert_eq!(serde_json::from_str::<TestTotals>(&json).unwrap(), totals);
+        assert_eq!(serde_json::from_str::<TestSummary>(&json).unwrap(), totals);
     }
 
     #[test]
