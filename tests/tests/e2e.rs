@@ -1215,3 +1215,72 @@ fn an_invalid_redaction_pattern_stops_the_daemon_at_start_with_its_name() {
     );
     assert!(!env.socket.exists());
 }
+
+#[test]
+fn a_run_survives_a_daemon_crash_and_is_adopted_by_the_next_daemon() {
+    let mut env = env_with(vec![Scenario::new(
+        "[crash]",
+        vec![
+            Step::shell("sleep 2; echo survived"),
+            Step::message("made it"),
+        ],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[crash] go", &[]);
+    assert!(eventually(Duration::from_secs(60), || {
+        std::fs::read_to_string(env.task_dir(&id).join("events.jsonl"))
+            .map(|log| log.contains("command_execution"))
+            .unwrap_or(false)
+    }));
+    env.kill_daemon().unwrap();
+    assert!(
+        !task_processes(&id).is_empty(),
+        "the run outlives a SIGKILLed daemon"
+    );
+    env.start_daemon(&[]).unwrap();
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    let task = env.show(&id);
+    assert_eq!(state(&task), "succeeded");
+    assert_eq!(task["final_message"], "made it");
+    let out = env.ctl(&["result", &id, "--json"]);
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["commands"][0]["exit_code"], 0);
+    assert!(env.daemon_log().contains("re-adopting"));
+}
+
+#[test]
+fn a_run_whose_supervisor_died_with_the_daemon_away_is_interrupted_with_its_log() {
+    let mut env = env_with(vec![Scenario::new(
+        "[lost]",
+        vec![Step::shell(LONG_SLEEP), Step::message("never")],
+    )]);
+    env.start_daemon(&[]).unwrap();
+    let id = env.start_task("[lost] go", &[]);
+    assert!(eventually(Duration::from_secs(60), || {
+        std::fs::read_to_string(env.task_dir(&id).join("events.jsonl"))
+            .map(|log| log.contains("\"item.started\"") && log.contains("command_execution"))
+            .unwrap_or(false)
+    }));
+    env.kill_daemon().unwrap();
+    // Everything of the run dies while no daemon watches: no exit status is written.
+    for pid in task_processes(&id) {
+        // SAFETY: killing the test's own processes.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    assert!(eventually(Duration::from_secs(10), || task_processes(&id).is_empty()));
+    env.start_daemon(&[]).unwrap();
+    let task = env.show(&id);
+    assert_eq!(state(&task), "interrupted", "{task}");
+    assert!(
+        task["error"]
+            .as_str()
+            .unwrap()
+            .contains("without recording an exit status")
+    );
+    let types = event_types(&env.events(&id));
+    assert!(
+        types.contains(&"item.started:command_execution".to_string()),
+        "log kept: {types:?}"
+    );
+}
