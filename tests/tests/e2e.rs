@@ -30,10 +30,13 @@ fn event_types(events: &[Value]) -> Vec<String> {
 }
 
 /// A long command that cancel and timeout must stop; its unusual duration makes its
-/// process easy to recognise.
-const LONG_SLEEP: &str = "sleep 4242";
+/// process easy to recognise. Each test that checks for it uses its own duration, since
+/// tests run in parallel.
+fn long_sleep(n: u32) -> String {
+    format!("sleep {}", 4200 + n)
+}
 
-fn long_sleep_alive() -> bool {
+fn long_sleep_alive(command: &str) -> bool {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -42,7 +45,7 @@ fn long_sleep_alive() -> bool {
             std::fs::read(e.path().join("cmdline"))
                 .map(|c| {
                     let text = String::from_utf8_lossy(&c).replace('\0', " ");
-                    text.trim() == LONG_SLEEP
+                    text.trim() == command
                 })
                 .unwrap_or(false)
         })
@@ -164,7 +167,7 @@ fn http_400_fails_the_task_with_codex_message() {
 fn cancel_stops_a_long_command_and_leaves_no_process() {
     let mut env = env_with(vec![Scenario::new(
         "[long]",
-        vec![Step::shell(LONG_SLEEP), Step::message("never reached")],
+        vec![Step::shell(long_sleep(1)), Step::message("never reached")],
     )]);
     env.start_daemon(&[]).unwrap();
     let id = env.start_task("[long] sleep a long time", &[]);
@@ -179,7 +182,9 @@ fn cancel_stops_a_long_command_and_leaves_no_process() {
         "the long command never started:\n{}",
         env.daemon_log()
     );
-    assert!(eventually(Duration::from_secs(10), long_sleep_alive));
+    assert!(eventually(Duration::from_secs(10), || long_sleep_alive(
+        &long_sleep(1)
+    )));
     assert!(!task_processes(&id).is_empty());
 
     let begun = Instant::now();
@@ -195,7 +200,10 @@ fn cancel_stops_a_long_command_and_leaves_no_process() {
     assert!(took < Duration::from_secs(10), "cancel took {took:?}");
     // cancel returns once the run is gone: nothing of it survives.
     assert_eq!(task_processes(&id), Vec::<u32>::new());
-    assert!(!long_sleep_alive(), "the long command survived the cancel");
+    assert!(
+        !long_sleep_alive(&long_sleep(1)),
+        "the long command survived the cancel"
+    );
     let (code, summary) = env.wait(&[&id]);
     assert_eq!(code, 1);
     assert!(summary.contains("cancelled"), "{summary}");
@@ -209,7 +217,7 @@ fn cancel_stops_a_long_command_and_leaves_no_process() {
 fn wall_clock_timeout_ends_the_task_timed_out() {
     let mut env = env_with(vec![Scenario::new(
         "[slow]",
-        vec![Step::shell(LONG_SLEEP), Step::message("never reached")],
+        vec![Step::shell(long_sleep(2)), Step::message("never reached")],
     )]);
     env.start_daemon(&[]).unwrap();
     let id = env.start_task("[slow] take forever", &["--timeout", "3s"]);
@@ -225,7 +233,7 @@ fn wall_clock_timeout_ends_the_task_timed_out() {
     );
     assert_eq!(task["timeout_ms"], 3000);
     assert_eq!(task_processes(&id), Vec::<u32>::new());
-    assert!(!long_sleep_alive());
+    assert!(!long_sleep_alive(&long_sleep(2)));
 }
 
 #[test]
@@ -687,7 +695,7 @@ fn logs_follow_streams_the_whole_log_until_the_end() {
 fn cancelling_a_queued_task_never_starts_it() {
     let mut env = env_with(vec![Scenario::new(
         "[hold]",
-        vec![Step::shell(LONG_SLEEP), Step::message("never")],
+        vec![Step::shell(long_sleep(3)), Step::message("never")],
     )]);
     env.start_daemon(&["--max-running", "1"]).unwrap();
     let first = env.start_task("[hold] first", &[]);
@@ -1253,7 +1261,7 @@ fn a_run_survives_a_daemon_crash_and_is_adopted_by_the_next_daemon() {
 fn a_run_whose_supervisor_died_with_the_daemon_away_is_interrupted_with_its_log() {
     let mut env = env_with(vec![Scenario::new(
         "[lost]",
-        vec![Step::shell(LONG_SLEEP), Step::message("never")],
+        vec![Step::shell(long_sleep(4)), Step::message("never")],
     )]);
     env.start_daemon(&[]).unwrap();
     let id = env.start_task("[lost] go", &[]);
@@ -1282,5 +1290,122 @@ fn a_run_whose_supervisor_died_with_the_daemon_away_is_interrupted_with_its_log(
     assert!(
         types.contains(&"item.started:command_execution".to_string()),
         "log kept: {types:?}"
+    );
+}
+
+/// The fields of a task that must survive a registry rebuild.
+fn durable_fields(task: &Value) -> Value {
+    let mut picked = serde_json::Map::new();
+    for field in [
+        "id",
+        "state",
+        "thread_id",
+        "prompt",
+        "cwd",
+        "sandbox",
+        "model",
+        "config",
+        "env_keys",
+        "timeout_ms",
+        "parent",
+        "created_at",
+        "finished_at",
+        "exit_code",
+        "exit_signal",
+        "error",
+        "final_message",
+        "log_bytes",
+    ] {
+        picked.insert(field.into(), task[field].clone());
+    }
+    Value::Object(picked)
+}
+
+#[test]
+fn a_lost_or_corrupt_registry_is_rebuilt_from_the_task_directories() {
+    let mut env = env_with(vec![
+        Scenario::new(
+            "[good]",
+            vec![Step::shell("echo hi"), Step::message("good answer")],
+        ),
+        Scenario::new("[bad]", vec![Step::HttpError(400, "mock: refused".into())]),
+        Scenario::new(
+            "[stuck]",
+            vec![Step::shell(long_sleep(5)), Step::message("never")],
+        ),
+    ]);
+    env.start_daemon(&["--max-running", "1"]).unwrap();
+    let good = env.start_task("[good] one", &[]);
+    let bad = env.start_task("[bad] two", &[]);
+    assert_eq!(env.wait(&[&good, &bad]).0, 1);
+    let resumed = String::from_utf8_lossy(&env.ctl(&["resume", &good, "[good] again"]).stdout)
+        .trim()
+        .to_string();
+    assert_eq!(env.wait(&[&resumed]).0, 0);
+    let stuck = env.start_task("[stuck] three", &[]);
+    let never = env.start_task("[stuck] four", &[]);
+    assert!(env.ctl(&["cancel", &never]).status.success());
+    assert!(env.ctl(&["cancel", &stuck]).status.success());
+    let ids = [&good, &bad, &resumed, &stuck, &never];
+    let before: Vec<Value> = ids.iter().map(|id| durable_fields(&env.show(id))).collect();
+    let results_before: Vec<Value> = ids
+        .iter()
+        .map(|id| env.show(id)["result"].clone())
+        .collect();
+    assert_eq!(before[3]["state"], "cancelled");
+    assert_eq!(before[4]["state"], "cancelled");
+
+    let check = |env: &TestEnv| {
+        for (i, id) in ids.iter().enumerate() {
+            let task = env.show(id);
+            assert_eq!(
+                durable_fields(&task),
+                before[i],
+                "task {id} after the rebuild"
+            );
+            assert_eq!(task["result"], results_before[i], "result of {id}");
+        }
+        let listed: Value = serde_json::from_slice(&env.ctl(&["list", "--json"]).stdout).unwrap();
+        assert_eq!(listed["tasks"].as_array().unwrap().len(), ids.len());
+    };
+    let broken_copies = |env: &TestEnv| {
+        std::fs::read_dir(&env.state_dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("registry.broken-")
+            })
+            .count()
+    };
+
+    // 1. The database is gone.
+    env.stop_daemon().unwrap();
+    std::fs::remove_dir_all(env.state_dir.join("registry")).unwrap();
+    env.start_daemon(&[]).unwrap();
+    check(&env);
+
+    // 2. The database is corrupt: moved aside (kept), rebuilt.
+    env.stop_daemon().unwrap();
+    for entry in std::fs::read_dir(env.state_dir.join("registry")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, b"\xde\xad\xbe\xef not a sled file").unwrap();
+        }
+    }
+    env.start_daemon(&[]).unwrap();
+    assert_eq!(broken_copies(&env), 1, "{}", env.daemon_log());
+    check(&env);
+
+    // 3. On demand.
+    env.stop_daemon().unwrap();
+    env.start_daemon(&["--rebuild-registry"]).unwrap();
+    assert_eq!(broken_copies(&env), 2);
+    check(&env);
+    assert!(
+        env.daemon_log()
+            .contains("rebuilding it from the task directories")
     );
 }

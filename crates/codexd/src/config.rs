@@ -22,6 +22,8 @@ pub struct Config {
     pub runner_exe: PathBuf,
     /// Extra redaction rules `(name, regex)`, from the config file and `--redact-pattern`.
     pub redact_patterns: Vec<(String, String)>,
+    /// Move the registry aside and rebuild it from the task directories at start-up.
+    pub rebuild_registry: bool,
 }
 
 impl Config {

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod instance;
 pub mod outcome;
 pub mod process;
+pub mod rebuild;
 pub mod redact;
 pub mod registry;
 pub mod results;
@@ -37,11 +38,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let state_lock = instance::lock_state_dir(&config.state_dir)?;
     instance::private_dir(&config.tasks_root())?;
-    let registry = registry::Registry::open(&config.registry_path())?;
+    let (registry, rebuild_all) = open_registry(&config)?;
     instance::private_dir(&config.registry_path())?;
     let hub = hub::Hub::new(4096);
     let supervisor = supervisor::Supervisor::new(config.clone(), registry.clone(), hub);
     let (listener, socket_guard) = instance::bind_socket(&config.socket)?;
+    // Records the registry lacks (all of them after a rebuild) come back from the files.
+    let restored = supervisor
+        .restore_from_files(rebuild_all)
+        .await
+        .context("restore task records from the task directories")?;
+    if restored > 0 {
+        tracing::info!(restored, "restored task records from the task directories");
+    }
     supervisor
         .recover()
         .await
@@ -80,6 +89,45 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(socket_guard);
     drop(state_lock);
     tracing::info!("codexd stopped; running tasks were left running");
+    Ok(())
+}
+
+/// Opens the registry. If it is missing, will not open, or fails the consistency check (or a
+/// rebuild was asked for), it is moved aside (never deleted) and a fresh one is opened; the
+/// second value then says every record must be rebuilt from the task directories.
+fn open_registry(config: &Config) -> anyhow::Result<(registry::Registry, bool)> {
+    let path = config.registry_path();
+    let existed = path.exists();
+    if config.rebuild_registry {
+        if existed {
+            move_aside(&path, "rebuild requested")?;
+        }
+        return Ok((registry::Registry::open(&path)?, true));
+    }
+    let failure = match registry::Registry::open(&path) {
+        Ok(registry) => match registry.check() {
+            Ok(_) => return Ok((registry, !existed)),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    tracing::error!("the task registry is unusable: {failure}");
+    move_aside(&path, &failure)?;
+    Ok((registry::Registry::open(&path)?, true))
+}
+
+/// Renames the registry directory to `registry.broken-<unix ms>` beside it.
+fn move_aside(path: &std::path::Path, why: &str) -> anyhow::Result<()> {
+    let aside = path.with_file_name(format!(
+        "registry.broken-{}",
+        codexd_api::Timestamp::now().unix_ms()
+    ));
+    std::fs::rename(path, &aside)
+        .with_context(|| format!("move {} aside to {}", path.display(), aside.display()))?;
+    tracing::warn!(
+        moved_to = %aside.display(),
+        "moved the task registry aside ({why}); rebuilding it from the task directories"
+    );
     Ok(())
 }
 

@@ -39,6 +39,10 @@ struct Cli {
     /// [REDACTED:NAME].
     #[arg(long = "redact-pattern", value_name = "NAME=REGEX", value_parser = parse_pattern)]
     redact_patterns: Vec<(String, String)>,
+    /// Move the task registry aside (never deleted) and rebuild it from the task
+    /// directories, then serve as usual.
+    #[arg(long)]
+    rebuild_registry: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -124,6 +128,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     let config = Config {
         redact_patterns,
+        rebuild_registry: cli.rebuild_registry,
         socket: absolute(cli.socket.unwrap_or_else(codexd_api::paths::default_socket))?,
         state_dir: absolute(state_dir)?,
         codex_bin,

@@ -8,7 +8,8 @@ use crate::taskdir::ExitRecord;
 use codexd_api::TaskState;
 
 /// Why the daemon stopped a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// A client cancelled it.
     Cancelled,

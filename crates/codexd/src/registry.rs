@@ -204,6 +204,22 @@ impl Registry {
         })
     }
 
+    /// Checks that every record decodes (the start-up consistency check).
+    pub fn check(&self) -> Result<usize, RegistryError> {
+        let tasks = self.all()?.len();
+        for entry in self.results.iter() {
+            let (key, bytes) = entry.map_err(self.err("iterate results"))?;
+            serde_json::from_slice::<TaskResult>(&bytes).map_err(|source| {
+                RegistryError::Corrupt {
+                    path: self.path.clone(),
+                    key: format!("result {}", String::from_utf8_lossy(&key)),
+                    source,
+                }
+            })?;
+        }
+        Ok(tasks)
+    }
+
     /// Every task, in no particular order.
     pub fn all(&self) -> Result<Vec<Task>, RegistryError> {
         self.tasks

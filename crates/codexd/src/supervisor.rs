@@ -172,7 +172,8 @@ impl Supervisor {
                             tracing::warn!(task = %task.id, "{e}");
                             None
                         });
-                        self.finish(&mut task, &dir, &facts, exit.as_ref(), None)
+                        let stop = dir.read_stop().ok().flatten().map(|s| s.reason);
+                        self.finish(&mut task, &dir, &facts, exit.as_ref(), stop)
                             .await?;
                         tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");
                     }
@@ -203,6 +204,48 @@ impl Supervisor {
         }
         self.schedule().await;
         Ok(())
+    }
+
+    /// Restores registry records from the task directories: every one when `all`, else only
+    /// those the registry lacks (writes lost with a crash). Returns how many were restored.
+    /// Run [`Supervisor::recover`] afterwards to adopt or settle the restored runs.
+    pub async fn restore_from_files(&self, all: bool) -> Result<usize, RegistryError> {
+        let root = self.inner.config.tasks_root();
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return Ok(0);
+        };
+        let mut restored = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(id) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !path.is_dir() || !TaskId::is_valid_prefix(id) {
+                continue;
+            }
+            let id = TaskId::from_stored(id);
+            if !all && self.inner.registry.contains(&id)? {
+                continue;
+            }
+            let dir = TaskDir::at(path.clone());
+            match crate::rebuild::rebuild_record(&dir) {
+                Ok(Some(task)) => {
+                    let result = std::fs::read(dir.file(RESULT_FILE))
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice::<TaskResult>(&bytes).ok());
+                    if let Some(result) = result {
+                        self.inner.registry.save_result(&id, &result)?;
+                    }
+                    self.inner.registry.save(&task).await?;
+                    restored += 1;
+                }
+                Ok(None) => {
+                    tracing::warn!(dir = %path.display(), "not a task directory (no request.json); skipped")
+                }
+                Err(e) => tracing::warn!("cannot restore task {id}: {e}"),
+            }
+        }
+        Ok(restored)
     }
 
     /// Stops accepting new tasks (used at shutdown).
@@ -307,8 +350,14 @@ impl Supervisor {
             Some(task) => task,
             None => return Ok(false),
         };
+        let now = Timestamp::now();
+        record_stop(
+            &TaskDir::new(&self.inner.config.tasks_root(), id),
+            StopReason::Cancelled,
+            now,
+        );
         task.error = Some("cancelled by request before it started".into());
-        task.enter(TaskState::Cancelled, Timestamp::now());
+        task.enter(TaskState::Cancelled, now);
         self.commit(&task).await.map_err(storage)?;
         sched.queue.remove(pos);
         sched.envs.remove(id);
@@ -389,8 +438,14 @@ impl Supervisor {
                 .unwrap_or_default();
             Instant::now() + Duration::from_millis(ms).saturating_sub(elapsed)
         });
-        let mut stop: Option<StopReason> = None;
+        // A stop decided by an earlier daemon (which died before the run ended) still holds:
+        // signal again, then kill after the grace period.
+        let mut stop: Option<StopReason> = dir.read_stop().ok().flatten().map(|s| s.reason);
         let mut kill_at: Option<Instant> = None;
+        if stop.is_some() {
+            let _ = process::signal_group(pid, libc::SIGINT);
+            kill_at = Some(Instant::now() + config.kill_grace);
+        }
         let mut tick = tokio::time::interval(TAIL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         {
@@ -404,12 +459,14 @@ impl Supervisor {
                     }
                     Some(reason) = stop_rx.recv(), if stop.is_none() => {
                         tracing::info!(task = %task.id, ?reason, "stopping run: SIGINT to its process group");
+                        record_stop(&dir, reason, Timestamp::now());
                         stop = Some(reason);
                         let _ = process::signal_group(pid, libc::SIGINT);
                         kill_at = Some(Instant::now() + config.kill_grace);
                     }
                     _ = sleep_until_opt(deadline), if stop.is_none() && deadline.is_some() => {
                         tracing::info!(task = %task.id, "timeout: SIGINT to its process group");
+                        record_stop(&dir, StopReason::TimedOut, Timestamp::now());
                         stop = Some(StopReason::TimedOut);
                         let _ = process::signal_group(pid, libc::SIGINT);
                         kill_at = Some(Instant::now() + config.kill_grace);
@@ -514,8 +571,15 @@ impl Supervisor {
             exit.map(|e| e.finished_at).unwrap_or_else(Timestamp::now),
         );
         // The result is stored before the terminal state is published, so whoever sees the
-        // end can read the result at once.
-        let result = self.build_result(task, true).await;
+        // end can read the result at once. A result already on disk (a record rebuilt from
+        // the task's files) is kept: the work tree may have moved on since.
+        let stored: Option<TaskResult> = std::fs::read(dir.file(RESULT_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let result = match stored {
+            Some(result) => result,
+            None => self.build_result(task, true).await,
+        };
         match serde_json::to_vec_pretty(&result) {
             Ok(bytes) => {
                 if let Err(e) = taskdir::write_atomic(&dir.file(RESULT_FILE), &bytes) {
@@ -559,6 +623,14 @@ impl Supervisor {
             _ => None,
         };
         builder.finish(task, previous, stat)
+    }
+}
+
+/// Writes `stop.json` (so the reason survives a daemon restart); a failure is logged, and
+/// the stop goes ahead.
+fn record_stop(dir: &TaskDir, reason: StopReason, at: Timestamp) {
+    if let Err(e) = dir.write_stop(reason, at) {
+        tracing::warn!("cannot record the stop: {e}");
     }
 }
 

@@ -9,9 +9,11 @@
 //! | `result.json`  | daemon     | the full structured result, once the task ended      |
 //! | `run.json`     | runner     | the runner's and codex's pids and the start time     |
 //! | `exit.json`    | runner     | how codex ended, atomically, once it has             |
+//! | `stop.json`    | daemon     | why the daemon stopped the run, before signalling it |
 //!
 //! These files alone are enough to rebuild a task's registry record.
 
+use crate::outcome::StopReason;
 use codexd_api::{Task, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -31,6 +33,8 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const TIMES_FILE: &str = "events.times";
 /// The task's full result, written when it ends.
 pub const RESULT_FILE: &str = "result.json";
+/// Written by the daemon when it decides to stop a run (cancel, timeout).
+pub const STOP_FILE: &str = "stop.json";
 /// Written by the runner once codex is started.
 pub const RUN_FILE: &str = "run.json";
 
@@ -130,6 +134,15 @@ pub struct RunRecord {
     pub started_at: Timestamp,
 }
 
+/// Why and when the daemon stopped a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRecord {
+    /// Cancelled or timed out.
+    pub reason: StopReason,
+    /// When the daemon decided it.
+    pub at: Timestamp,
+}
+
 /// How the codex process ended, as recorded by the runner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {
@@ -194,7 +207,33 @@ impl TaskDir {
 
     /// Reads `exit.json`; `Ok(None)` if the runner has not written it.
     pub fn read_exit(&self) -> Result<Option<ExitRecord>, FileError> {
-        let path = self.file(EXIT_FILE);
+        self.read_json(EXIT_FILE)
+    }
+
+    /// Reads `run.json`; `Ok(None)` if the run never started.
+    pub fn read_run(&self) -> Result<Option<RunRecord>, FileError> {
+        self.read_json(RUN_FILE)
+    }
+
+    /// Reads `stop.json`; `Ok(None)` if the daemon never stopped the run.
+    pub fn read_stop(&self) -> Result<Option<StopRecord>, FileError> {
+        self.read_json(STOP_FILE)
+    }
+
+    /// Records why (and when) the daemon is stopping the run, before it signals it.
+    pub fn write_stop(&self, reason: StopReason, at: Timestamp) -> Result<(), FileError> {
+        let record = StopRecord { reason, at };
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| FileError::new("serialise", &self.file(STOP_FILE), io::Error::other(e)))?;
+        write_atomic(&self.file(STOP_FILE), &bytes)
+    }
+
+    /// Reads a JSON file of the directory; `Ok(None)` if it does not exist.
+    fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, FileError> {
+        let path = self.file(name);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)

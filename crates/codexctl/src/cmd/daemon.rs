@@ -43,7 +43,12 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         }
         Command::Stop => {
             let pid = client.version().await?.pid;
-            client.shutdown().await?;
+            match client.shutdown().await {
+                // The daemon may close the connection before its reply is written.
+                Ok(()) => {}
+                Err(e) if e.is_disconnect() => {}
+                Err(e) => return Err(e.into()),
+            }
             // The socket disappears when the daemon has exited.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while Client::connect(socket).await.is_ok() {
