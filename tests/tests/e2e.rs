@@ -1409,3 +1409,41 @@ fn a_lost_or_corrupt_registry_is_rebuilt_from_the_task_directories() {
             .contains("rebuilding it from the task directories")
     );
 }
+
+#[test]
+fn config_file_patterns_redact_and_bad_ones_stop_the_daemon() {
+    let mut env = env_with(vec![Scenario::new(
+        "[cfg]",
+        vec![
+            Step::shell("echo internal-ticket TCK-884213 opened"),
+            Step::message("ok"),
+        ],
+    )]);
+    let config = env.root.path().join("config.toml");
+    std::fs::write(&config, "[redact.patterns]\nticket = \"TCK-[0-9]{6}\"\n").unwrap();
+    env.start_daemon(&["--config", config.to_str().unwrap()])
+        .unwrap();
+    let id = env.start_task("[cfg] go", &[]);
+    assert_eq!(env.wait(&[&id]).0, 0);
+    let logs = String::from_utf8_lossy(&env.ctl(&["logs", &id, "--json"]).stdout).into_owned();
+    assert!(
+        logs.contains("internal-ticket [REDACTED:ticket] opened"),
+        "{logs}"
+    );
+    assert!(!logs.contains("TCK-884213"));
+    env.stop_daemon().unwrap();
+
+    std::fs::write(&config, "[redact.patterns]\nticket = \"TCK-(\"\n").unwrap();
+    let out = output(
+        std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+            .arg("--socket")
+            .arg(&env.socket)
+            .arg("--state-dir")
+            .arg(&env.state_dir)
+            .arg("--config")
+            .arg(&config),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ticket") && err.contains("TCK-("), "{err}");
+}
