@@ -1447,3 +1447,52 @@ fn config_file_patterns_redact_and_bad_ones_stop_the_daemon() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ticket") && err.contains("TCK-("), "{err}");
 }
+
+#[test]
+fn prune_removes_old_finished_tasks_and_never_live_ones() {
+    let mut env = env_with(vec![
+        Scenario::new("[old]", vec![Step::message("old")]),
+        Scenario::new(
+            "[live]",
+            vec![Step::shell(long_sleep(6)), Step::message("never")],
+        ),
+    ]);
+    env.start_daemon(&["--max-running", "1"]).unwrap();
+    let old = env.start_task("[old] one", &[]);
+    assert_eq!(env.wait(&[&old]).0, 0);
+    let running = env.start_task("[live] two", &[]);
+    let queued = env.start_task("[live] three", &[]);
+    assert!(eventually(Duration::from_secs(60), || {
+        state(&env.show(&running)) == "running"
+    }));
+
+    let dry: Value = serde_json::from_slice(
+        &env.ctl(&["prune", "--older-than", "1ms", "--dry-run", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        dry,
+        serde_json::json!({"pruned": [old.clone()], "dry_run": true})
+    );
+    assert!(env.task_dir(&old).exists(), "a dry run removes nothing");
+
+    let done: Value =
+        serde_json::from_slice(&env.ctl(&["prune", "--older-than", "1ms", "--json"]).stdout)
+            .unwrap();
+    assert_eq!(done["pruned"], serde_json::json!([old.clone()]));
+    assert!(!env.task_dir(&old).exists());
+    let gone = env.ctl(&["show", &old]);
+    assert_eq!(gone.status.code(), Some(2), "the record is gone too");
+    for id in [&running, &queued] {
+        assert!(env.task_dir(id).exists());
+        assert!(env.ctl(&["show", id]).status.success());
+    }
+    // A restart does not bring the pruned task back from anywhere.
+    env.stop_daemon().unwrap();
+    env.start_daemon(&[]).unwrap();
+    assert_eq!(env.ctl(&["show", &old]).status.code(), Some(2));
+    // (The queued task's environment was only in memory: it is now interrupted, not lost.)
+    assert_eq!(state(&env.show(&queued)), "interrupted");
+    assert!(env.ctl(&["cancel", &running]).status.success());
+}

@@ -135,6 +135,15 @@ pub enum WatchItem {
     },
 }
 
+/// Reply of `codexd_prune`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReply {
+    /// The tasks removed (or, on a dry run, that would be), oldest first.
+    pub pruned: Vec<crate::TaskId>,
+    /// True when nothing was removed because it was a dry run.
+    pub dry_run: bool,
+}
+
 /// Reply of `codexd_version`: identity and health of the daemon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {

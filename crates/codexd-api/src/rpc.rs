@@ -65,6 +65,11 @@ pub trait CodexdApi {
     #[subscription(name = "watch", unsubscribe = "unwatch", item = WatchItem)]
     async fn watch(&self, id: String, from_offset: Option<u64>) -> SubscriptionResult;
 
+    /// Removes finished tasks (records and directories) that ended more than
+    /// `older_than_ms` ago. Queued and running tasks are never removed.
+    #[method(name = "prune")]
+    async fn prune(&self, older_than_ms: u64, dry_run: Option<bool>) -> RpcResult<PruneReply>;
+
     /// Asks the daemon to exit cleanly. Running codex processes are left running.
     #[method(name = "shutdown")]
     async fn shutdown(&self) -> RpcResult<()>;

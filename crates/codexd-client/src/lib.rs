@@ -13,8 +13,8 @@ pub mod wait;
 pub use codexd_api as api;
 
 use codexd_api::{
-    ApiError, CodexdApiClient, ListQuery, LogChunk, LogStream, ResumeRequest, StartRequest, Task,
-    TaskPage, TaskResult, VersionInfo, WaitReply, WatchItem,
+    ApiError, CodexdApiClient, ListQuery, LogChunk, LogStream, PruneReply, ResumeRequest,
+    StartRequest, Task, TaskPage, TaskResult, VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::core::client::Subscription;
 use std::collections::BTreeMap;
@@ -248,6 +248,18 @@ impl Client {
                 }
             });
         Ok(Box::pin(stream))
+    }
+
+    /// Removes finished tasks that ended more than `older_than` ago (or lists them).
+    pub async fn prune(
+        &self,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<PruneReply, ClientError> {
+        Ok(self
+            .rpc
+            .prune(older_than.as_millis() as u64, Some(dry_run))
+            .await?)
     }
 
     /// Asks the daemon to exit (running tasks are left running).

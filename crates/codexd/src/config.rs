@@ -24,6 +24,8 @@ pub struct Config {
     pub redact_patterns: Vec<(String, String)>,
     /// Move the registry aside and rebuild it from the task directories at start-up.
     pub rebuild_registry: bool,
+    /// Finished tasks older than this are pruned every hour (none when `None`).
+    pub retention: Option<Duration>,
 }
 
 impl Config {

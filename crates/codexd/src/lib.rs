@@ -55,6 +55,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .recover()
         .await
         .context("settle tasks left by an earlier daemon")?;
+    supervisor.clean_pruned_leftovers();
+    if let Some(retention) = config.retention {
+        let pruner = supervisor.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(e) = pruner.prune(retention, false).await {
+                    tracing::warn!("scheduled prune failed: {e}");
+                }
+            }
+        });
+    }
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let service = service::Service::new(supervisor.clone(), shutdown.clone());
     let methods: jsonrpsee::Methods = service.into_rpc().into();

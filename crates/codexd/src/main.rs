@@ -39,12 +39,29 @@ struct Cli {
     /// [REDACTED:NAME].
     #[arg(long = "redact-pattern", value_name = "NAME=REGEX", value_parser = parse_pattern)]
     redact_patterns: Vec<(String, String)>,
+    /// Finished tasks (and their directories) older than this are pruned every hour;
+    /// `off` keeps everything.
+    #[arg(long, env = "CODEXD_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    retention: Retention,
     /// Move the task registry aside (never deleted) and rebuild it from the task
     /// directories, then serve as usual.
     #[arg(long)]
     rebuild_registry: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// `--retention`: a duration, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct Retention(Option<Duration>);
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text == "off" {
+        return Ok(Retention(None));
+    }
+    humantime::parse_duration(text)
+        .map(|d| Retention(Some(d)))
+        .map_err(|e| format!("{text:?}: {e} (or `off`)"))
 }
 
 fn parse_pattern(text: &str) -> Result<(String, String), String> {
@@ -129,6 +146,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config {
         redact_patterns,
         rebuild_registry: cli.rebuild_registry,
+        retention: cli.retention.0,
         socket: absolute(cli.socket.unwrap_or_else(codexd_api::paths::default_socket))?,
         state_dir: absolute(state_dir)?,
         codex_bin,

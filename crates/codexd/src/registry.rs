@@ -115,6 +115,21 @@ impl Registry {
         key
     }
 
+    /// Removes a task's record, index entry and result, and flushes.
+    pub async fn remove(&self, task: &Task) -> Result<(), RegistryError> {
+        self.tasks
+            .remove(task.id.as_str())
+            .map_err(self.err("remove"))?;
+        self.by_created
+            .remove(Self::order_key(task))
+            .map_err(self.err("remove index"))?;
+        self.results
+            .remove(task.id.as_str())
+            .map_err(self.err("remove result"))?;
+        self.db.flush_async().await.map_err(self.err("flush"))?;
+        Ok(())
+    }
+
     /// Stores `task` (insert or replace) and flushes to disk before returning.
     pub async fn save(&self, task: &Task) -> Result<(), RegistryError> {
         let mut stored = task.clone();

@@ -10,8 +10,9 @@ use crate::supervisor::{RunEnv, Supervisor};
 use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, StoredRequest, TaskDir};
 use codexd_api::rpc::RpcResult;
 use codexd_api::{
-    ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, ResumeRequest,
-    StartRequest, Task, TaskId, TaskPage, TaskResult, Timestamp, VersionInfo, WaitReply, WatchItem,
+    ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, PruneReply,
+    ResumeRequest, StartRequest, Task, TaskId, TaskPage, TaskResult, Timestamp, VersionInfo,
+    WaitReply, WatchItem,
 };
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -608,6 +609,16 @@ impl CodexdApiServer for Service {
                 _ = sink.closed() => return Ok(()),
             }
         }
+    }
+
+    async fn prune(&self, older_than_ms: u64, dry_run: Option<bool>) -> RpcResult<PruneReply> {
+        let dry_run = dry_run.unwrap_or(false);
+        let pruned = self
+            .supervisor
+            .prune(Duration::from_millis(older_than_ms), dry_run)
+            .await
+            .map_err(storage)?;
+        Ok(PruneReply { pruned, dry_run })
     }
 
     async fn shutdown(&self) -> RpcResult<()> {

@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
+/// Name prefix of a task directory being pruned.
+const PRUNED_PREFIX: &str = ".pruned-";
+
 /// How often a running task's event log is checked for new lines.
 const TAIL_INTERVAL: Duration = Duration::from_millis(20);
 /// Most bytes of log ingested per read.
@@ -246,6 +249,68 @@ impl Supervisor {
             }
         }
         Ok(restored)
+    }
+
+    /// Removes finished tasks that ended more than `older_than` ago: the directory is first
+    /// renamed out of the way (so a crash cannot resurrect a half-removed task), then the
+    /// record goes, then the files. Queued and running tasks are never touched.
+    pub async fn prune(
+        &self,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<TaskId>, RegistryError> {
+        let now = Timestamp::now();
+        let mut old: Vec<Task> = self
+            .inner
+            .registry
+            .all()?
+            .into_iter()
+            .filter(|t| t.state.is_terminal())
+            .filter(|t| t.finished_at.is_some_and(|at| at.until(now) > older_than))
+            .collect();
+        old.sort_by_key(|t| t.finished_at);
+        if dry_run {
+            return Ok(old.into_iter().map(|t| t.id).collect());
+        }
+        let root = self.inner.config.tasks_root();
+        let mut pruned = Vec::with_capacity(old.len());
+        for task in old {
+            let dir = root.join(task.id.as_str());
+            let doomed = root.join(format!("{PRUNED_PREFIX}{}", task.id));
+            if dir.exists()
+                && let Err(e) = std::fs::rename(&dir, &doomed)
+            {
+                tracing::warn!(task = %task.id, "cannot prune {}: {e}", dir.display());
+                continue;
+            }
+            self.inner.registry.remove(&task).await?;
+            if let Err(e) = std::fs::remove_dir_all(&doomed)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(task = %task.id, "cannot remove {}: {e}", doomed.display());
+            }
+            pruned.push(task.id);
+        }
+        if !pruned.is_empty() {
+            tracing::info!(count = pruned.len(), "pruned finished tasks");
+        }
+        Ok(pruned)
+    }
+
+    /// Deletes directories left by a prune that was interrupted.
+    pub fn clean_pruned_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(self.inner.config.tasks_root()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PRUNED_PREFIX)
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Stops accepting new tasks (used at shutdown).

@@ -4,6 +4,7 @@ mod cancel;
 mod daemon;
 mod list;
 mod logs;
+mod prune;
 mod result;
 mod resume;
 mod show;
@@ -34,6 +35,8 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Continue a finished task's Codex thread with a follow-up prompt; prints the new id.
     Resume(resume::Args),
+    /// Remove finished tasks older than an age (queued and running tasks are never removed).
+    Prune(prune::Args),
     /// Daemon status and control.
     #[command(subcommand)]
     Daemon(daemon::Command),
@@ -49,6 +52,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Logs(args) => logs::run(ctx, args).await,
         Command::Cancel(args) => cancel::run(ctx, args).await,
         Command::Result(args) => result::run(ctx, args).await,
+        Command::Prune(args) => prune::run(ctx, args).await,
         Command::Resume(args) => resume::run(ctx, args).await,
         Command::Daemon(command) => daemon::run(ctx, command).await,
     }
