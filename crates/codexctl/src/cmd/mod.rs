@@ -58,6 +58,45 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
     }
 }
 
+/// Flags shared by `start` and `resume`: how the run is configured.
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
+    /// Model for codex (for `resume`: the parent's by default).
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// Codex config override, forwarded to `codex exec -c` unchanged (repeatable; for
+    /// `resume`, added to the parent's).
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = parse_config)]
+    pub config: Vec<String>,
+    /// Environment variable for the run (repeatable; never written to disk). PATH,
+    /// VIRTUAL_ENV and CODEX_HOME are forwarded from this shell by default.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Print a JSON object instead of the bare id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunFlags {
+    /// The timeout in milliseconds, as the API takes it.
+    pub fn timeout_ms(&self) -> Option<u64> {
+        self.timeout.map(|d| d.as_millis() as u64)
+    }
+}
+
+/// Prints a started task: its id alone, or the `--json` object.
+pub fn print_started(task: &codexd_client::api::Task, json: bool) -> CmdResult {
+    if json {
+        print_json(&crate::render::StartOutput::from(task))
+    } else {
+        println!("{}", task.id);
+        Ok(())
+    }
+}
+
 /// Parses `K=V` for `--env`.
 pub fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
