@@ -546,11 +546,16 @@ impl Supervisor {
         }
         if stop.is_some() {
             // Anything of the task still alive: its group, then anything that left the group
-            // but carries the task's marker in its environment.
+            // but carries the task's marker in its environment. A process may fork while it
+            // is being swept, so sweep until a pass finds nothing (bounded).
             let _ = process::signal_group(pid, libc::SIGKILL);
-            let killed = process::kill_marked_processes(task.id.as_str());
-            if killed > 0 {
-                tracing::info!(task = %task.id, killed, "killed processes that had left the run's group");
+            for _ in 0..50 {
+                let killed = process::kill_marked_processes(task.id.as_str());
+                if killed == 0 {
+                    break;
+                }
+                tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)

@@ -1,0 +1,129 @@
+//! `codex_resume`: a follow-up prompt on a finished task's Codex thread, as a new task.
+
+use super::{StartReply, WAIT_FOR_THREAD_MS, check_config, check_prompt, started, timeout_ms};
+use crate::error::ToolError;
+use crate::server::CodexServer;
+use codexd_client::Client;
+use codexd_client::api::{ListQuery, ResumeRequest};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Tasks looked through to find a thread id.
+const THREAD_SEARCH_LIMIT: usize = 5000;
+/// Page size of that search.
+const THREAD_SEARCH_PAGE: u32 = 500;
+
+/// Arguments of `codex_resume`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ResumeArgs {
+    /// The finished task whose Codex thread to continue. Give this or thread_id.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// Or Codex's thread id: the newest task of that thread is continued.
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    /// The follow-up prompt (Codex remembers the thread's earlier turns).
+    pub prompt: String,
+    /// Model for this turn; default: the earlier task's.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Extra `key=value` config overrides, added to the earlier task's.
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Wall-clock limit in seconds; default: the earlier task's.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[tool_router(router = resume_router, vis = "pub(crate)")]
+impl CodexServer {
+    #[tool(
+        name = "codex_resume",
+        description = "Continue a finished Codex task's thread with a follow-up prompt (Codex \
+                       keeps the earlier context), as a new background task in the same \
+                       directory and sandbox. Give task_id or thread_id. Returns at once like \
+                       codex_start, with a wait_command to run in the background.",
+        annotations(
+            title = "Resume a Codex thread",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn codex_resume(
+        &self,
+        Parameters(args): Parameters<ResumeArgs>,
+    ) -> Result<Json<StartReply>, ToolError> {
+        check_prompt(&args.prompt)?;
+        check_config(&args.config)?;
+        let task_id = args
+            .task_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let thread_id = args
+            .thread_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let client = self.client().await?;
+        let parent = match (task_id, thread_id) {
+            (Some(task), None) => task.to_string(),
+            (None, Some(thread)) => task_of_thread(&client, thread).await?,
+            _ => {
+                return Err(ToolError::Invalid(
+                    "give exactly one of task_id and thread_id".into(),
+                ));
+            }
+        };
+        let (env, env_remove) = codexd_client::forwarded_env();
+        let task = client
+            .resume(ResumeRequest {
+                task: parent,
+                prompt: args.prompt,
+                model: args.model.filter(|m| !m.trim().is_empty()),
+                config: args.config,
+                env,
+                env_remove,
+                timeout_ms: timeout_ms(args.timeout_seconds),
+                wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
+            })
+            .await?;
+        tracing::info!(task = %task.id, parent = ?task.parent, "resumed");
+        started(self, task, "the resumed task's directory".into()).map(Json)
+    }
+}
+
+/// The newest task of a Codex thread.
+async fn task_of_thread(client: &Client, thread: &str) -> Result<String, ToolError> {
+    let mut cursor = None;
+    let mut seen = 0usize;
+    loop {
+        let page = client
+            .list(ListQuery {
+                limit: Some(THREAD_SEARCH_PAGE),
+                cursor,
+                ..ListQuery::default()
+            })
+            .await?;
+        if let Some(task) = page
+            .tasks
+            .iter()
+            .find(|t| t.thread_id.as_deref() == Some(thread))
+        {
+            return Ok(task.id.to_string());
+        }
+        seen += page.tasks.len();
+        match page.next_cursor {
+            Some(next) if seen < THREAD_SEARCH_LIMIT => cursor = Some(next),
+            _ => {
+                return Err(ToolError::UnknownTask(format!(
+                    "no task has Codex thread {thread}"
+                )));
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `codex_start`: submit a task to codexd and return at once.
+
+use super::{StartReply, WAIT_FOR_THREAD_MS, check_config, check_prompt, started, timeout_ms};
+use crate::cwd;
+use crate::error::ToolError;
+use crate::server::CodexServer;
+use codexd_client::api::StartRequest;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Codex's sandbox modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sandbox {
+    /// Codex may read files and run read-only commands.
+    ReadOnly,
+    /// Codex may edit files in cwd and run commands there (no network).
+    WorkspaceWrite,
+    /// No sandbox at all.
+    DangerFullAccess,
+}
+
+impl Sandbox {
+    /// The name `codex exec -s` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sandbox::ReadOnly => "read-only",
+            Sandbox::WorkspaceWrite => "workspace-write",
+            Sandbox::DangerFullAccess => "danger-full-access",
+        }
+    }
+}
+
+/// Arguments of `codex_start`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StartArgs {
+    /// What Codex should do: a complete, self-contained task description (Codex does not see
+    /// this conversation).
+    pub prompt: String,
+    /// Directory Codex works in. Absolute, or relative to the project root (the client's
+    /// root, else this server's working directory); default: the project root.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Sandbox for Codex's commands and edits; default: Codex's own configuration.
+    /// Use workspace-write to let it edit files.
+    #[serde(default)]
+    pub sandbox: Option<Sandbox>,
+    /// Model for Codex (e.g. gpt-5.5); default: Codex's own configuration.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Codex config overrides, each `key=value` with a TOML value, passed to `codex exec -c`
+    /// (e.g. `model_reasoning_effort="high"`).
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Wall-clock limit in seconds; the task ends `timed_out` after it. Default: the
+    /// daemon's (none unless configured).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[tool_router(router = start_router, vis = "pub(crate)")]
+impl CodexServer {
+    #[tool(
+        name = "codex_start",
+        description = "Start an OpenAI Codex task in the background and return at once with \
+                       its task_id (and Codex's thread_id). Codex works on its own in cwd \
+                       (default: the project root) while you keep working. Workflow: \
+                       codex_start -> keep working -> run the returned wait_command \
+                       (`codexctl wait <task_id>`) as a background shell command, which exits \
+                       when the task ends -> codex_result.",
+        annotations(
+            title = "Start a Codex task",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn codex_start(
+        &self,
+        Parameters(args): Parameters<StartArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<StartReply>, ToolError> {
+        check_prompt(&args.prompt)?;
+        check_config(&args.config)?;
+        let absolute = args
+            .cwd
+            .as_deref()
+            .is_some_and(|c| Path::new(c.trim()).is_absolute());
+        let bases = if absolute {
+            Vec::new()
+        } else {
+            cwd::bases(&ctx.peer).await?
+        };
+        let dir = cwd::resolve(args.cwd.as_deref(), &bases)?;
+        let (env, env_remove) = codexd_client::forwarded_env();
+        let client = self.client().await?;
+        let task = client
+            .start(StartRequest {
+                prompt: args.prompt,
+                cwd: dir.dir,
+                sandbox: args.sandbox.map(|s| s.as_str().to_string()),
+                model: args.model.filter(|m| !m.trim().is_empty()),
+                config: args.config,
+                env,
+                env_remove,
+                timeout_ms: timeout_ms(args.timeout_seconds),
+                wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
+            })
+            .await?;
+        tracing::info!(task = %task.id, state = %task.state, "started");
+        started(self, task, dir.how).map(Json)
+    }
+}
