@@ -1496,3 +1496,47 @@ fn prune_removes_old_finished_tasks_and_never_live_ones() {
     assert_eq!(state(&env.show(&queued)), "interrupted");
     assert!(env.ctl(&["cancel", &running]).status.success());
 }
+
+#[test]
+fn labels_and_threads_find_tasks() {
+    let mut env = env_with(vec![Scenario::new("[lbl]", vec![Step::message("ok")])]);
+    env.start_daemon(&[]).unwrap();
+    let labelled = env.start_task("[lbl] one", &["--label", "feature-x", "--label", "urgent"]);
+    let other = env.start_task("[lbl] two", &[]);
+    assert_eq!(env.wait(&[&labelled, &other]).0, 0);
+    let out = env.ctl(&["resume", &labelled, "--label", "follow-up", "[lbl] three"]);
+    let resumed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(env.wait(&[&resumed]).0, 0);
+
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut full = vec!["list", "--json"];
+        full.extend_from_slice(args);
+        let page: Value = serde_json::from_slice(&env.ctl(&full).stdout).unwrap();
+        page["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&["--label", "feature-x"]),
+        [resumed.as_str(), labelled.as_str()]
+    );
+    assert_eq!(ids(&["--label", "follow-up"]), [resumed.as_str()]);
+    let thread = env.show(&labelled)["thread_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ids(&["--thread", &thread]),
+        [resumed.as_str(), labelled.as_str()]
+    );
+    assert_eq!(
+        env.show(&resumed)["labels"],
+        serde_json::json!(["feature-x", "urgent", "follow-up"])
+    );
+    let bad = env.ctl(&["start", "--label", "", "x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid label"));
+}

@@ -133,6 +133,9 @@ pub fn task_details(task: &Task) -> String {
     if let Some(model) = &task.model {
         field("model", model.clone());
     }
+    if !task.labels.is_empty() {
+        field("labels", task.labels.join(", "));
+    }
     field("created", task.created_at.to_string());
     if let Some(at) = task.started_at {
         field("started", at.to_string());

@@ -29,6 +29,8 @@ pub struct StartRequest {
     /// Wait up to this long for codex's `thread.started` before replying, so the reply
     /// carries the `thread_id`. 0 or absent: reply at once.
     pub wait_for_thread_ms: Option<u64>,
+    /// Free-form labels to find the task by (at most 16, each 1–64 characters).
+    pub labels: Vec<String>,
 }
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
@@ -51,6 +53,8 @@ pub struct ResumeRequest {
     pub timeout_ms: Option<u64>,
     /// As in [`StartRequest::wait_for_thread_ms`].
     pub wait_for_thread_ms: Option<u64>,
+    /// Labels, added to the parent's.
+    pub labels: Vec<String>,
 }
 
 /// Parameters of `codexd_list`.
@@ -61,6 +65,10 @@ pub struct ListQuery {
     pub states: Vec<TaskState>,
     /// Only tasks whose cwd is exactly this directory.
     pub cwd: Option<PathBuf>,
+    /// Only tasks of this Codex thread.
+    pub thread_id: Option<String>,
+    /// Only tasks carrying this label.
+    pub label: Option<String>,
     /// Page size (default 50, at most 1000).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.

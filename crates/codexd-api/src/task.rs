@@ -223,6 +223,9 @@ pub struct Task {
     pub timeout_ms: Option<u64>,
     /// The task this one resumed (same thread), if any.
     pub parent: Option<TaskId>,
+    /// Free-form labels given at start.
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
     /// When codex was started.

@@ -72,6 +72,7 @@ mod tests {
             timeout_ms: None,
             parent: None,
             resume_thread: None,
+            labels: vec![],
             created_at: Timestamp::from_unix_ms(1_000),
         })
         .unwrap();

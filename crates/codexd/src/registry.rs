@@ -276,6 +276,16 @@ impl Registry {
             {
                 continue;
             }
+            if let Some(thread) = &query.thread_id
+                && task.thread_id.as_ref() != Some(thread)
+            {
+                continue;
+            }
+            if let Some(label) = &query.label
+                && !task.labels.contains(label)
+            {
+                continue;
+            }
             if tasks.len() == limit {
                 next_cursor = Some(encode_hex(&Self::order_key(&tasks[limit - 1])));
                 break;
@@ -334,6 +344,7 @@ mod tests {
             timeout_ms: None,
             parent: None,
             resume_thread: None,
+            labels: vec![],
             created_at: Timestamp::from_unix_ms(ms),
         }
         .new_task()

@@ -332,6 +332,7 @@ mod tests {
             timeout_ms: None,
             parent: None,
             resume_thread: None,
+            labels: vec![],
             created_at: Timestamp::now(),
         }
         .new_task()

@@ -181,6 +181,25 @@ fn validate_prompt(prompt: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// At most 16 labels, each 1–64 characters without control characters.
+fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
+    if labels.len() > 16 {
+        return Err(invalid(format!(
+            "{} labels; at most 16 are allowed",
+            labels.len()
+        )));
+    }
+    for label in labels {
+        let chars = label.chars().count();
+        if chars == 0 || chars > 64 || label.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "invalid label {label:?} (1-64 characters, no control characters)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn validate_common(
     model: Option<&str>,
     config: &[String],
@@ -257,9 +276,16 @@ impl CodexdApiServer for Service {
         let config = self.supervisor.config();
         let id = self.supervisor.new_task_id()?;
         let redactor = self.request_redactor(&request.env)?;
+        validate_labels(&request.labels)?;
+        let labels = request
+            .labels
+            .iter()
+            .map(|l| redactor.redact(l).into_owned())
+            .collect();
         env.prompt = request.prompt;
         env.config = request.config;
         let stored = StoredRequest {
+            labels,
             id,
             prompt: redactor.redact(&env.prompt).into_owned(),
             cwd,
@@ -401,6 +427,14 @@ impl CodexdApiServer for Service {
         let mut config = parent.config.clone();
         config.extend(request.config.iter().cloned());
         let redactor = self.request_redactor(&request.env)?;
+        validate_labels(&request.labels)?;
+        let mut labels = parent.labels.clone();
+        for label in &request.labels {
+            let label = redactor.redact(label).into_owned();
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
         let env = RunEnv {
             set: request.env.clone(),
             remove: request.env_remove.clone(),
@@ -408,6 +442,7 @@ impl CodexdApiServer for Service {
             config,
         };
         let stored = StoredRequest {
+            labels,
             id: self.supervisor.new_task_id()?,
             prompt: redactor.redact(&env.prompt).into_owned(),
             cwd: parent.cwd.clone(),

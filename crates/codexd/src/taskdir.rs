@@ -84,6 +84,9 @@ pub struct StoredRequest {
     pub parent: Option<TaskId>,
     /// Thread to resume, for resumed turns.
     pub resume_thread: Option<String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
 }
@@ -103,6 +106,7 @@ impl StoredRequest {
             env_keys: self.env_keys.clone(),
             timeout_ms: self.timeout_ms,
             parent: self.parent.clone(),
+            labels: self.labels.clone(),
             created_at: self.created_at,
             started_at: None,
             finished_at: None,

@@ -18,6 +18,12 @@ pub struct Args {
     /// Only tasks that ran in the current directory.
     #[arg(long, conflicts_with = "cwd")]
     here: bool,
+    /// Only tasks carrying this label.
+    #[arg(long)]
+    label: Option<String>,
+    /// Only tasks of this Codex thread.
+    #[arg(long, value_name = "THREAD_ID")]
+    thread: Option<String>,
     /// How many tasks to show.
     #[arg(long, default_value_t = 50)]
     limit: u32,
@@ -46,6 +52,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             cwd,
             limit: Some(args.limit),
             cursor: args.cursor,
+            label: args.label,
+            thread_id: args.thread,
         })
         .await?;
     if args.json {

@@ -75,6 +75,9 @@ pub struct RunFlags {
     /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it.
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Label to find the task by later (repeatable; `list --label`).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
     /// Print a JSON object instead of the bare id.
     #[arg(long)]
     pub json: bool,

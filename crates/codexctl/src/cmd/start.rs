@@ -45,6 +45,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             timeout_ms: args.run.timeout_ms(),
             model: args.run.model,
             config: args.run.config,
+            labels: args.run.labels,
             env,
             env_remove,
             wait_for_thread_ms: args.wait_thread.map(|d| d.as_millis() as u64),

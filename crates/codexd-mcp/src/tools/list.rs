@@ -32,6 +32,9 @@ pub struct ListArgs {
     /// The previous reply's next_cursor, for the next page.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Only tasks carrying this label (given at codex_start).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// Reply of `codex_list`.
@@ -84,6 +87,8 @@ impl CodexServer {
                 cwd: cwd.clone(),
                 limit: Some(limit),
                 cursor: args.cursor.filter(|c| !c.is_empty()),
+                label: args.label.filter(|l| !l.is_empty()),
+                ..ListQuery::default()
             })
             .await?;
         let now = Timestamp::now();

@@ -10,11 +10,6 @@ use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// Tasks looked through to find a thread id.
-const THREAD_SEARCH_LIMIT: usize = 5000;
-/// Page size of that search.
-const THREAD_SEARCH_PAGE: u32 = 500;
-
 /// Arguments of `codex_resume`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ResumeArgs {
@@ -90,6 +85,7 @@ impl CodexServer {
                 env_remove,
                 timeout_ms: timeout_ms(args.timeout_seconds),
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
+                labels: Vec::new(),
             })
             .await?;
         tracing::info!(task = %task.id, parent = ?task.parent, "resumed");
@@ -99,31 +95,17 @@ impl CodexServer {
 
 /// The newest task of a Codex thread.
 async fn task_of_thread(client: &Client, thread: &str) -> Result<String, ToolError> {
-    let mut cursor = None;
-    let mut seen = 0usize;
-    loop {
-        let page = client
-            .list(ListQuery {
-                limit: Some(THREAD_SEARCH_PAGE),
-                cursor,
-                ..ListQuery::default()
-            })
-            .await?;
-        if let Some(task) = page
-            .tasks
-            .iter()
-            .find(|t| t.thread_id.as_deref() == Some(thread))
-        {
-            return Ok(task.id.to_string());
-        }
-        seen += page.tasks.len();
-        match page.next_cursor {
-            Some(next) if seen < THREAD_SEARCH_LIMIT => cursor = Some(next),
-            _ => {
-                return Err(ToolError::UnknownTask(format!(
-                    "no task has Codex thread {thread}"
-                )));
-            }
-        }
+    let page = client
+        .list(ListQuery {
+            thread_id: Some(thread.to_string()),
+            limit: Some(1),
+            ..ListQuery::default()
+        })
+        .await?;
+    match page.tasks.first() {
+        Some(task) => Ok(task.id.to_string()),
+        None => Err(ToolError::UnknownTask(format!(
+            "no task has Codex thread {thread}"
+        ))),
     }
 }

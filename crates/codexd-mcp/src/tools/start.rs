@@ -60,6 +60,10 @@ pub struct StartArgs {
     /// daemon's (none unless configured).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// Labels to find the task by later (codex_list's `label` filter; `codexctl list
+    /// --label`), e.g. the feature or ticket it belongs to.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 #[tool_router(router = start_router, vis = "pub(crate)")]
@@ -110,6 +114,7 @@ impl CodexServer {
                 env_remove,
                 timeout_ms: timeout_ms(args.timeout_seconds),
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
+                labels: args.labels,
             })
             .await?;
         tracing::info!(task = %task.id, state = %task.state, "started");

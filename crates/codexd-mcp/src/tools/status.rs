@@ -90,7 +90,7 @@ impl CodexServer {
                 states: vec![TaskState::Queued, TaskState::Running],
                 cwd: Some(dir.dir.clone()),
                 limit: Some(MAX_TASKS),
-                cursor: None,
+                ..ListQuery::default()
             })
             .await?;
         let mut tasks = Vec::with_capacity(page.tasks.len());
