@@ -1,6 +1,7 @@
 //! Human output: task tables, details, summary and live status lines, and a readable
 //! rendering of codex's JSONL events. (`--json` output is the API's own types.)
 
+use codexd_client::api::shell::unwrap_command;
 use codexd_client::api::{Task, TaskState, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
@@ -271,20 +272,6 @@ pub fn live_status(
     line.chars().take(200).collect()
 }
 
-fn shell_unwrap(command: &str) -> &str {
-    for prefix in [
-        "/bin/bash -lc ",
-        "/bin/bash -c ",
-        "bash -lc ",
-        "/bin/sh -c ",
-    ] {
-        if let Some(rest) = command.strip_prefix(prefix) {
-            return rest.trim_matches('\'');
-        }
-    }
-    command
-}
-
 /// What codex is doing, from one event line (for live status).
 pub fn activity(line: &str) -> Option<String> {
     let event: Value = serde_json::from_str(line).ok()?;
@@ -293,7 +280,7 @@ pub fn activity(line: &str) -> Option<String> {
     match (event.get("type").and_then(Value::as_str)?, item_type) {
         ("item.started", Some("command_execution")) => {
             let command = item?.get("command")?.as_str()?;
-            Some(format!("running {}", shell_unwrap(command)))
+            Some(format!("running {}", unwrap_command(command)))
         }
         (_, Some("file_change")) => Some("patching files".into()),
         (_, Some("agent_message")) => Some("writing the answer".into()),
@@ -340,7 +327,7 @@ pub fn event_line(line: &str) -> Option<String> {
                     first_line(&text(item, "text"), 120)
                 )),
                 "command_execution" if kind == "item.started" => {
-                    Some(format!("$ {}", shell_unwrap(&text(item, "command"))))
+                    Some(format!("$ {}", unwrap_command(&text(item, "command"))))
                 }
                 "command_execution" if done => {
                     let code = item

@@ -16,6 +16,7 @@ pub mod paths;
 pub mod request;
 pub mod result;
 pub mod rpc;
+pub mod shell;
 pub mod task;
 
 pub use error::{ApiError, ErrorKind};

@@ -7,34 +7,12 @@
 //! an error.
 
 use crate::view::{excerpt, first_line};
+use codexd_client::api::shell::unwrap_command;
 use serde_json::Value;
 use std::path::Path;
 
 /// Longest command shown in an activity line.
 const COMMAND_CHARS: usize = 80;
-
-/// Removes the shell wrapper codex puts around commands (`/bin/bash -lc '...'`).
-pub fn shell_unwrap(command: &str) -> &str {
-    for prefix in [
-        "/bin/bash -lc ",
-        "/bin/bash -c ",
-        "bash -lc ",
-        "bash -c ",
-        "/bin/zsh -lc ",
-        "/bin/sh -c ",
-        "sh -c ",
-    ] {
-        if let Some(rest) = command.strip_prefix(prefix) {
-            let rest = rest.trim();
-            return rest
-                .strip_prefix('\'')
-                .and_then(|r| r.strip_suffix('\''))
-                .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
-                .unwrap_or(rest);
-        }
-    }
-    command
-}
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or("")
@@ -92,7 +70,7 @@ pub fn activity(line: &str, cwd: &Path) -> Option<String> {
         )),
         ("item.started", Some("command_execution"), Some(item)) => Some(format!(
             "running `{}`",
-            first_line(shell_unwrap(text(item, "command")), COMMAND_CHARS)
+            first_line(&unwrap_command(text(item, "command")), COMMAND_CHARS)
         )),
         ("item.completed", Some("command_execution"), Some(item)) => {
             let code = item
@@ -102,7 +80,7 @@ pub fn activity(line: &str, cwd: &Path) -> Option<String> {
                 .unwrap_or_else(|| text(item, "status").to_string());
             Some(format!(
                 "ran `{}` ({code})",
-                first_line(shell_unwrap(text(item, "command")), COMMAND_CHARS)
+                first_line(&unwrap_command(text(item, "command")), COMMAND_CHARS)
             ))
         }
         (_, Some("file_change"), Some(item)) => {
@@ -175,7 +153,7 @@ pub fn render_event(line: &str, cwd: &Path, max: usize) -> Option<String> {
                 "agent_message" if done => format!("codex: {}", text(item, "text")),
                 "reasoning" if done => format!("(thinking) {}", text(item, "text")),
                 "command_execution" if kind == "item.started" => {
-                    format!("$ {}", shell_unwrap(text(item, "command")))
+                    format!("$ {}", &unwrap_command(text(item, "command")))
                 }
                 "command_execution" if done => {
                     let code = item
@@ -185,7 +163,7 @@ pub fn render_event(line: &str, cwd: &Path, max: usize) -> Option<String> {
                         .unwrap_or_else(|| "?".into());
                     format!(
                         "$ {} → exit {code}\n{}",
-                        first_line(shell_unwrap(text(item, "command")), 200),
+                        first_line(&unwrap_command(text(item, "command")), 200),
                         text(item, "aggregated_output").trim_end()
                     )
                 }

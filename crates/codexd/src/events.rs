@@ -5,6 +5,7 @@
 //! out. Event and item types we do not know become `Unknown` and are kept: the format grows
 //! with every Codex release, and an unknown line must never fail a task.
 
+use codexd_api::shell::unwrap_command;
 use serde_json::Value;
 
 /// One parsed event line.
@@ -282,7 +283,7 @@ pub fn activity(event: &CodexEvent) -> Option<String> {
         CodexEvent::TurnStarted => Some("thinking".into()),
         CodexEvent::Item { phase, item } => match (&item.kind, phase) {
             (ItemKind::CommandExecution { command, .. }, ItemPhase::Started) => {
-                Some(format!("running {}", strip_shell_wrapper(command)))
+                Some(format!("running {}", unwrap_command(command)))
             }
             (ItemKind::FileChange { changes, .. }, _) => {
                 let paths: Vec<&str> = changes.iter().map(|(p, _)| p.as_str()).collect();
@@ -298,26 +299,6 @@ pub fn activity(event: &CodexEvent) -> Option<String> {
         },
         _ => None,
     }
-}
-
-/// `/bin/bash -lc 'cargo test'` → `cargo test`; anything else unchanged.
-pub fn strip_shell_wrapper(command: &str) -> &str {
-    for prefix in [
-        "/bin/bash -lc ",
-        "/bin/bash -c ",
-        "bash -lc ",
-        "/bin/sh -c ",
-        "sh -c ",
-    ] {
-        if let Some(rest) = command.strip_prefix(prefix) {
-            let rest = rest.trim();
-            if rest.len() >= 2 && rest.starts_with('\'') && rest.ends_with('\'') {
-                return &rest[1..rest.len() - 1];
-            }
-            return rest;
-        }
-    }
-    command
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! Command durations come from the time each line was written, recorded by the runner in
 //! `events.times`.
 
-use crate::events::{CodexEvent, ItemKind, ItemPhase, parse_line, strip_shell_wrapper};
+use crate::events::{CodexEvent, ItemKind, ItemPhase, parse_line};
 use codexd_api::result::{CommandRun, DiffStat, FileChange, TestSummary, TodoItem, Usage};
+use codexd_api::shell::unwrap_command;
 use codexd_api::{Task, TaskResult, Timestamp};
 use std::collections::HashMap;
 use std::path::Path;
@@ -186,7 +187,7 @@ impl ResultBuilder {
         self.commands.push((
             id.to_string(),
             CommandRun {
-                command: strip_shell_wrapper(command).to_string(),
+                command: unwrap_command(command).into_owned(),
                 exit_code: None,
                 status: "in_progress".into(),
                 duration_ms: None,
