@@ -233,9 +233,9 @@ impl TestEnv {
         self.codexctl().args(args).output().expect("run codexctl")
     }
 
-    /// `codexctl start` with the mock provider's config, workspace-write sandbox and the
-    /// given extra flags; returns the task id.
-    pub fn start_task(&self, prompt: &str, extra: &[&str]) -> String {
+    /// `start --sandbox workspace-write -c ... -m MODEL`: the `codexctl` arguments that
+    /// start a task on the mock provider (the prompt and any extra flags go after them).
+    pub fn start_args(&self) -> Vec<String> {
         let mut args: Vec<String> =
             vec!["start".into(), "--sandbox".into(), "workspace-write".into()];
         for kv in mock_config_overrides(&self.server.base_url()) {
@@ -243,6 +243,13 @@ impl TestEnv {
             args.push(kv);
         }
         args.extend(["-m".to_string(), crate::codex_cli::MOCK_MODEL.to_string()]);
+        args
+    }
+
+    /// `codexctl start` with the mock provider's config, workspace-write sandbox and the
+    /// given extra flags; returns the task id.
+    pub fn start_task(&self, prompt: &str, extra: &[&str]) -> String {
+        let mut args = self.start_args();
         args.extend(extra.iter().map(|s| s.to_string()));
         args.push(prompt.into());
         let out = output(self.codexctl().args(&args));

@@ -300,19 +300,8 @@ fn five_tasks_with_limit_two_never_run_more_than_two() {
     for i in 0..5 {
         let out = output(
             env.codexctl()
-                .args([
-                    "start",
-                    "--json",
-                    "--sandbox",
-                    "workspace-write",
-                    "-m",
-                    "gpt-5.5",
-                ])
-                .args(
-                    codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
-                        .iter()
-                        .flat_map(|kv| ["-c".to_string(), kv.clone()]),
-                )
+                .args(env.start_args())
+                .arg("--json")
                 .arg(format!("[batch] task {i}")),
         );
         assert!(out.status.success());
@@ -580,12 +569,7 @@ fn codexctl_starts_the_daemon_when_none_answers() {
         .env("CODEXD_CODEX_BIN", &env.codex)
         .current_dir(&env.work)
         .stdin(Stdio::null())
-        .args(["start", "--sandbox", "workspace-write", "-m", "gpt-5.5"])
-        .args(
-            codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
-                .iter()
-                .flat_map(|kv| ["-c".to_string(), kv.clone()]),
-        )
+        .args(env.start_args())
         .arg("[auto] hi");
     let out = output(&mut cmd);
     assert!(
@@ -628,12 +612,7 @@ fn runs_get_the_clients_environment_not_the_daemons() {
             cmd.env("VIRTUAL_ENV", venv);
         }
         let out = output(
-            cmd.args(["start", "--sandbox", "workspace-write", "-m", "gpt-5.5"])
-                .args(
-                    codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url())
-                        .iter()
-                        .flat_map(|kv| ["-c".to_string(), kv.clone()]),
-                )
+            cmd.args(env.start_args())
                 .args([
                     "--env",
                     &format!("CASE={case}"),
