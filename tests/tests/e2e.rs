@@ -1519,3 +1519,30 @@ fn labels_and_threads_find_tasks() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid label"));
 }
+
+#[test]
+fn daemon_stop_kill_tasks_cancels_everything_first() {
+    let mut env = env_with(vec![Scenario::new(
+        "[bye]",
+        vec![Step::shell(long_sleep(7)), Step::message("never")],
+    )]);
+    env.start_daemon(&["--max-running", "1"]).unwrap();
+    let running = env.start_task("[bye] one", &[]);
+    let queued = env.start_task("[bye] two", &[]);
+    assert!(eventually(Duration::from_secs(60), || {
+        long_sleep_alive(&long_sleep(7))
+    }));
+    let out = env.ctl(&["daemon", "stop", "--kill-tasks"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.stop_daemon().unwrap().success());
+    assert_eq!(task_processes(&running), Vec::<u32>::new());
+    assert!(!long_sleep_alive(&long_sleep(7)));
+    env.start_daemon(&[]).unwrap();
+    for id in [&running, &queued] {
+        assert_eq!(state(&env.show(id)), "cancelled", "{id}");
+    }
+}

@@ -70,7 +70,9 @@ pub trait CodexdApi {
     #[method(name = "prune")]
     async fn prune(&self, older_than_ms: u64, dry_run: Option<bool>) -> RpcResult<PruneReply>;
 
-    /// Asks the daemon to exit cleanly. Running codex processes are left running.
+    /// Asks the daemon to exit cleanly. Running codex processes are left running (the next
+    /// daemon adopts them) unless `kill_tasks`, which first cancels every queued and running
+    /// task and waits until they have stopped.
     #[method(name = "shutdown")]
-    async fn shutdown(&self) -> RpcResult<()>;
+    async fn shutdown(&self, kill_tasks: Option<bool>) -> RpcResult<()>;
 }

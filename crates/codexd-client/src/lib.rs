@@ -262,9 +262,9 @@ impl Client {
             .await?)
     }
 
-    /// Asks the daemon to exit (running tasks are left running).
-    pub async fn shutdown(&self) -> Result<(), ClientError> {
-        Ok(self.rpc.shutdown().await?)
+    /// Asks the daemon to exit; running tasks are left running unless `kill_tasks`.
+    pub async fn shutdown(&self, kill_tasks: bool) -> Result<(), ClientError> {
+        Ok(self.rpc.shutdown(Some(kill_tasks)).await?)
     }
 }
 

@@ -11,8 +11,8 @@ use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, StoredRequest, TaskDir};
 use codexd_api::rpc::RpcResult;
 use codexd_api::{
     ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, PruneReply,
-    ResumeRequest, StartRequest, Task, TaskId, TaskPage, TaskResult, Timestamp, VersionInfo,
-    WaitReply, WatchItem,
+    ResumeRequest, StartRequest, Task, TaskId, TaskPage, TaskResult, TaskState, Timestamp,
+    VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -656,8 +656,29 @@ impl CodexdApiServer for Service {
         Ok(PruneReply { pruned, dry_run })
     }
 
-    async fn shutdown(&self) -> RpcResult<()> {
-        tracing::info!("shutdown requested by a client");
+    async fn shutdown(&self, kill_tasks: Option<bool>) -> RpcResult<()> {
+        tracing::info!(?kill_tasks, "shutdown requested by a client");
+        if kill_tasks.unwrap_or(false) {
+            self.supervisor.stop_accepting().await;
+            let live = self
+                .supervisor
+                .registry()
+                .list(&ListQuery {
+                    states: vec![TaskState::Queued, TaskState::Running],
+                    limit: Some(1000),
+                    ..ListQuery::default()
+                })
+                .map_err(storage)?;
+            let stops = live
+                .tasks
+                .iter()
+                .map(|task| self.cancel(task.id.to_string()));
+            for outcome in futures::future::join_all(stops).await {
+                if let Err(e) = outcome {
+                    tracing::warn!("stopping a task for shutdown: {}", e.message());
+                }
+            }
+        }
         self.shutdown.notify_one();
         Ok(())
     }

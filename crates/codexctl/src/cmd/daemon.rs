@@ -15,7 +15,11 @@ pub enum Command {
     },
     /// Ask the daemon to exit. Running Codex processes are left running; the next daemon
     /// picks them up.
-    Stop,
+    Stop {
+        /// Cancel every queued and running task first (and wait until they have stopped).
+        #[arg(long)]
+        kill_tasks: bool,
+    },
 }
 
 /// Runs a daemon subcommand. Neither starts a daemon.
@@ -41,9 +45,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
             println!("up since   {}", info.started_at);
             Ok(())
         }
-        Command::Stop => {
+        Command::Stop { kill_tasks } => {
             let pid = client.version().await?.pid;
-            match client.shutdown().await {
+            match client.shutdown(kill_tasks).await {
                 // The daemon may close the connection before its reply is written.
                 Ok(()) => {}
                 Err(e) if e.is_disconnect() => {}
