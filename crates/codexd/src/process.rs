@@ -65,21 +65,24 @@ pub fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
 
 /// Pids of live processes whose environment carries `CODEXD_TASK_ID=<task_id>`.
 pub fn marked_processes(task_id: &str) -> Vec<u32> {
-    let needle = format!("{TASK_MARKER_ENV}={task_id}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let me = std::process::id();
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .filter(|&pid| is_same_process_alive(pid, None))
+        .filter(|&pid| pid != me && is_task_process(pid, task_id))
         .collect()
+}
+
+/// True if `pid` is alive (not a zombie) and carries `CODEXD_TASK_ID=<task_id>` in its
+/// environment: a process of that task, not one that reused the pid.
+pub fn is_task_process(pid: u32, task_id: &str) -> bool {
+    let needle = format!("{TASK_MARKER_ENV}={task_id}");
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        .unwrap_or(false)
+        && is_same_process_alive(pid, None)
 }
 
 /// SIGKILLs every live process of the task (by its environment marker); returns how many.

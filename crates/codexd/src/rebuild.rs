@@ -7,19 +7,9 @@
 //! settles the others from their files, exactly as after a normal restart.
 
 use crate::outcome::StopReason;
-use crate::process::{self, TASK_MARKER_ENV};
+use crate::process;
 use crate::taskdir::{EVENTS_FILE, FileError, TaskDir};
 use codexd_api::{Task, TaskState};
-
-/// True if `pid` is alive and carries this task's marker in its environment (the runner
-/// of the task, not a process that reused the pid).
-fn is_task_process(pid: u32, task_id: &str) -> bool {
-    let needle = format!("{TASK_MARKER_ENV}={task_id}");
-    process::is_same_process_alive(pid, None)
-        && std::fs::read(format!("/proc/{pid}/environ"))
-            .map(|env| env.split(|&b| b == 0).any(|v| v == needle.as_bytes()))
-            .unwrap_or(false)
-}
 
 /// The record of the task in `dir`, from its files; `Ok(None)` if `dir` holds no request
 /// (not a task directory).
@@ -42,7 +32,7 @@ pub fn rebuild_record(dir: &TaskDir) -> Result<Option<Task>, FileError> {
             task.enter(TaskState::Running, run.started_at);
             // Only a live process that is provably this task's runner is adopted; anything
             // else is settled from the files by recovery.
-            if is_task_process(run.runner_pid, task.id.as_str()) {
+            if process::is_task_process(run.runner_pid, task.id.as_str()) {
                 task.pid = Some(run.runner_pid);
                 task.pid_start_time = process::start_time(run.runner_pid);
             }
@@ -59,22 +49,12 @@ mod tests {
     use codexd_api::{TaskId, Timestamp};
 
     fn dir_with_request(root: &std::path::Path, id: &str) -> TaskDir {
-        let id = TaskId::from_stored(id);
-        let dir = TaskDir::new(root, &id);
-        dir.create(&StoredRequest {
+        let dir = TaskDir::new(root, &TaskId::from_stored(id));
+        dir.create(&StoredRequest::for_test(
             id,
-            prompt: "p".into(),
-            cwd: "/w".into(),
-            sandbox: None,
-            model: None,
-            config: vec![],
-            env_keys: vec![],
-            timeout_ms: None,
-            parent: None,
-            resume_thread: None,
-            labels: vec![],
-            created_at: Timestamp::from_unix_ms(1_000),
-        })
+            "/w",
+            Timestamp::from_unix_ms(1_000),
+        ))
         .unwrap();
         dir
     }

@@ -333,21 +333,7 @@ mod tests {
     use codexd_api::{TaskState, Timestamp};
 
     fn task(id: &str, ms: u64, cwd: &str) -> Task {
-        StoredRequest {
-            id: TaskId::from_stored(id),
-            prompt: "p".into(),
-            cwd: cwd.into(),
-            sandbox: None,
-            model: None,
-            config: vec![],
-            env_keys: vec![],
-            timeout_ms: None,
-            parent: None,
-            resume_thread: None,
-            labels: vec![],
-            created_at: Timestamp::from_unix_ms(ms),
-        }
-        .new_task()
+        StoredRequest::for_test(id, cwd, Timestamp::from_unix_ms(ms)).new_task()
     }
 
     #[tokio::test]

@@ -319,24 +319,9 @@ pub fn trim(mut result: TaskResult, limits: &TrimLimits) -> TaskResult {
 mod tests {
     use super::*;
     use crate::taskdir::StoredRequest;
-    use codexd_api::TaskId;
 
     fn task() -> Task {
-        StoredRequest {
-            id: TaskId::from_stored("abcd1234"),
-            prompt: "p".into(),
-            cwd: "/w".into(),
-            sandbox: None,
-            model: None,
-            config: vec![],
-            env_keys: vec![],
-            timeout_ms: None,
-            parent: None,
-            resume_thread: None,
-            labels: vec![],
-            created_at: Timestamp::now(),
-        }
-        .new_task()
+        StoredRequest::for_test("abcd1234", "/w", Timestamp::now()).new_task()
     }
 
     fn lines(raw: &[&str]) -> Vec<(u64, String)> {

@@ -92,6 +92,25 @@ pub struct StoredRequest {
 }
 
 impl StoredRequest {
+    /// A minimal request (prompt "p", no options), for tests.
+    #[cfg(test)]
+    pub fn for_test(id: &str, cwd: &str, created_at: Timestamp) -> Self {
+        StoredRequest {
+            id: TaskId::from_stored(id),
+            prompt: "p".into(),
+            cwd: cwd.into(),
+            sandbox: None,
+            model: None,
+            config: vec![],
+            env_keys: vec![],
+            timeout_ms: None,
+            parent: None,
+            resume_thread: None,
+            labels: vec![],
+            created_at,
+        }
+    }
+
     /// A fresh `queued` task record for this request.
     pub fn new_task(&self) -> Task {
         let mut task = Task {
