@@ -153,6 +153,15 @@ pub fn task_details(task: &Task) -> String {
     if let Some(error) = &task.error {
         field("error", error.clone());
     }
+    if task.log_truncated {
+        field(
+            "log",
+            format!(
+                "truncated at the daemon's limit ({} bytes kept)",
+                task.log_bytes
+            ),
+        );
+    }
     field("prompt", first_line(&task.prompt, 200));
     if let Some(message) = &task.final_message {
         let _ = writeln!(out, "\n{message}");
@@ -236,6 +245,12 @@ pub fn result_details(result: &codexd_client::api::TaskResult) -> String {
     }
     if !result.trimmed.is_empty() {
         let _ = writeln!(out, "trimmed    {} (use --full)", result.trimmed.join(", "));
+    }
+    if result.log_truncated {
+        let _ = writeln!(
+            out,
+            "log        truncated at the daemon's limit: later output was shortened or dropped"
+        );
     }
     if let Some(message) = &result.final_message {
         let _ = writeln!(out, "\n{message}");

@@ -43,6 +43,10 @@ pub struct TaskResult {
     pub todo: Option<Vec<TodoItem>>,
     /// Fields shortened to keep the result small (ask for the full result to see them whole).
     pub trimmed: Vec<String>,
+    /// True when the event log reached the per-task limit, so the result was computed from
+    /// a shortened log (commands' output, and events past the limit, may be missing).
+    #[serde(default)]
+    pub log_truncated: bool,
 }
 
 /// How a file changed.

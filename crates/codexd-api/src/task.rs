@@ -249,6 +249,10 @@ pub struct Task {
     pub pid_start_time: Option<u64>,
     /// Size in bytes of the event log so far.
     pub log_bytes: u64,
+    /// True when the event log reached the daemon's per-task limit: later output was
+    /// shortened or dropped (events that settle the task are always kept).
+    #[serde(default)]
+    pub log_truncated: bool,
     /// When the cwd is in a git work tree: the tree object of the work tree when the run
     /// started (the base of the result's diffstat).
     #[serde(default)]

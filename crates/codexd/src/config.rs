@@ -26,12 +26,31 @@ pub struct Config {
     pub rebuild_registry: bool,
     /// Finished tasks older than this are pruned every hour (none when `None`).
     pub retention: Option<Duration>,
+    /// Where held values of queued tasks live (see [`crate::pending`]); `None` means the
+    /// socket's directory.
+    pub runtime_dir: Option<PathBuf>,
+    /// Most bytes of event log kept per task.
+    pub max_log_bytes: u64,
+    /// Idle connections are closed after this long.
+    pub idle_timeout: Duration,
 }
 
 impl Config {
     /// The sled database directory.
     pub fn registry_path(&self) -> PathBuf {
         self.state_dir.join("registry")
+    }
+
+    /// The directory for values held only in memory-backed storage.
+    pub fn runtime_dir(&self) -> PathBuf {
+        match &self.runtime_dir {
+            Some(dir) => dir.clone(),
+            None => self
+                .socket
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_else(|| PathBuf::from("/")),
+        }
     }
 
     /// The directory holding one directory per task.

@@ -34,6 +34,8 @@ pub struct RunFacts {
     pub activity: Option<String>,
     /// Lines that were not valid events (kept in the log, counted here).
     pub unparsable_lines: u64,
+    /// Whether the runner cut the log at its size limit.
+    pub log_truncated: bool,
 }
 
 impl RunFacts {
@@ -48,6 +50,11 @@ impl RunFacts {
         }
         match &event {
             CodexEvent::ThreadStarted { thread_id } => self.thread_id = Some(thread_id.clone()),
+            CodexEvent::Unknown { event_type, .. }
+                if event_type == crate::runner::TRUNCATED_EVENT =>
+            {
+                self.log_truncated = true
+            }
             CodexEvent::TurnCompleted { .. } => self.turn_completed = true,
             CodexEvent::TurnFailed { message } => self.turn_failed = Some(message.clone()),
             CodexEvent::Error { message } => self.last_error = Some(message.clone()),

@@ -235,6 +235,7 @@ impl ResultBuilder {
             thread_usage: self.thread_usage,
             todo: self.todo,
             trimmed: Vec::new(),
+            log_truncated: false,
         }
     }
 }

@@ -10,6 +10,10 @@
 //!
 //! - every line is redacted ([`crate::redact`]) before it is written: secrets that pass
 //!   through codex's output never reach the state directory;
+//! - each file is bounded ([`LogBudget`]): past the limit, event lines are shortened, then
+//!   only the events that settle a task (`thread.started`, `turn.*`, `error`, codex's
+//!   messages) are kept, and a `codexd.log_truncated` event marks the point; stderr just
+//!   stops, with a note.
 //!
 //! SIGINT/SIGTERM/SIGHUP sent to the process group reach codex; this process only notes them
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
@@ -46,38 +50,237 @@ enum LineKind {
     Text,
 }
 
+/// Type of the event line the runner writes where it starts dropping output.
+pub const TRUNCATED_EVENT: &str = "codexd.log_truncated";
+
+/// Event types kept whatever the log's size: a task's outcome is decided by them.
+const ESSENTIAL_EVENTS: [&str; 5] = [
+    "thread.started",
+    "turn.started",
+    "turn.completed",
+    "turn.failed",
+    "error",
+];
+
+/// Longest string kept in an event line once the log is over its limit.
+const SHORTENED_STRING_CHARS: usize = 1024;
+
+/// Longest string kept in an essential event (a final answer, an error) past the limit.
+const ESSENTIAL_STRING_CHARS: usize = 16 * 1024;
+
+/// True for events kept whatever the log's size: those that settle the task, and codex's
+/// messages (the last one is the task's answer).
+fn is_essential(event: &serde_json::Value) -> bool {
+    let kind = event.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let item = event
+        .get("item")
+        .and_then(|i| i.get("type"))
+        .and_then(|t| t.as_str());
+    ESSENTIAL_EVENTS.contains(&kind)
+        || (kind == "item.completed" && matches!(item, Some("agent_message" | "error")))
+}
+
+/// How much of one output file is kept: everything up to `limit` bytes; then, for event
+/// logs, shortened events within a reserve of an eighth of the limit; then only essential
+/// events (a few hundred bytes each, a handful per run).
+#[derive(Debug, Clone)]
+pub struct LogBudget {
+    limit: u64,
+    reserve: u64,
+    written: u64,
+    truncated: bool,
+}
+
+impl LogBudget {
+    /// A budget of `limit` bytes for a file that already holds `written` bytes.
+    pub fn new(limit: u64, written: u64) -> LogBudget {
+        LogBudget {
+            limit,
+            reserve: (limit / 8).clamp(64 * 1024, 64 * 1024 * 1024),
+            written,
+            truncated: false,
+        }
+    }
+
+    /// The longest line read whole; longer ones are dropped as they arrive.
+    fn max_line(&self) -> usize {
+        usize::try_from(self.limit.clamp(64 * 1024, 64 * 1024 * 1024)).unwrap_or(usize::MAX)
+    }
+
+    /// What to write for one (redacted) event line, in order: maybe the truncation marker,
+    /// then the line as is, shortened, or not at all.
+    pub fn admit_event(&mut self, line: String) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.written + (line.len() as u64) < self.limit && !self.truncated {
+            self.written += line.len() as u64 + 1;
+            out.push(line);
+            return out;
+        }
+        if let Some(marker) = self.start_truncating() {
+            out.push(marker);
+        }
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&line) else {
+            return out;
+        };
+        let essential = is_essential(&value);
+        let max_chars = if essential {
+            ESSENTIAL_STRING_CHARS
+        } else {
+            SHORTENED_STRING_CHARS
+        };
+        shorten_strings(&mut value, max_chars);
+        let short = value.to_string();
+        let fits_reserve = self.written + (short.len() as u64) < self.limit + self.reserve;
+        if essential || fits_reserve {
+            self.written += short.len() as u64 + 1;
+            out.push(short);
+        }
+        out
+    }
+
+    /// What to write for one text line: the line, the note that the rest is dropped, or
+    /// nothing.
+    pub fn admit_text(&mut self, line: String) -> Option<String> {
+        if self.truncated {
+            return None;
+        }
+        if self.written + (line.len() as u64) < self.limit {
+            self.written += line.len() as u64 + 1;
+            return Some(line);
+        }
+        self.truncated = true;
+        Some(format!(
+            "[codexd: this log reached its limit of {} bytes; the rest was dropped]",
+            self.limit
+        ))
+    }
+
+    /// Notes that an event line too long to read whole was dropped: the log is truncated
+    /// from here on. Returns the truncation marker the first time.
+    fn drop_overlong_event(&mut self) -> Option<String> {
+        self.start_truncating()
+    }
+
+    /// Marks the log truncated; returns the marker event to write the first time.
+    fn start_truncating(&mut self) -> Option<String> {
+        if self.truncated {
+            return None;
+        }
+        self.truncated = true;
+        let marker = serde_json::json!({
+            "type": TRUNCATED_EVENT,
+            "limit_bytes": self.limit,
+            "message": format!(
+                "codexd: the event log reached its limit of {} bytes; later events are \
+                 shortened, then only turn, error and message events are kept",
+                self.limit
+            ),
+        })
+        .to_string();
+        self.written += marker.len() as u64 + 1;
+        Some(marker)
+    }
+}
+
+/// Shortens every string in `value` to at most `max` characters.
+fn shorten_strings(value: &mut serde_json::Value, max: usize) {
+    match value {
+        serde_json::Value::String(text) if text.chars().count() > max => {
+            let kept: String = text.chars().take(max).collect();
+            *text = format!("{kept}…[shortened by codexd]");
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| shorten_strings(v, max)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| shorten_strings(v, max)),
+        _ => {}
+    }
+}
+
+/// Reads one line (without its newline) into `buf`, reading at most `max` bytes of it: a
+/// longer line is consumed and dropped. Returns `None` at the end of input, else whether
+/// the line was whole.
+fn read_line_limited(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut whole = true;
+    let mut seen_any = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(seen_any.then_some(whole));
+        }
+        seen_any = true;
+        let (chunk, end) = match available.iter().position(|&b| b == b'\n') {
+            Some(pos) => (&available[..pos], Some(pos + 1)),
+            None => (available, None),
+        };
+        if whole && buf.len() + chunk.len() <= max {
+            buf.extend_from_slice(chunk);
+        } else if whole {
+            whole = false;
+            buf.clear();
+        }
+        let consumed = end.unwrap_or(available.len());
+        reader.consume(consumed);
+        if end.is_some() {
+            return Ok(Some(whole));
+        }
+    }
+}
+
 /// Copies `input` to `output` one complete line at a time (a partial last line is completed
 /// with a newline), so a reader never sees half a line followed by another line. Every line
-/// is redacted first: no secret reaches the file. With `times`, records
-/// `offset<TAB>unix_ms` of each line there (command durations come from it).
+/// is redacted first: no secret reaches the file. The file is bounded by `budget`. With
+/// `times`, records `offset<TAB>unix_ms` of each line there (command durations come from it).
 fn copy_lines(
     input: impl Read,
     mut output: std::fs::File,
     mut times: Option<std::fs::File>,
     redactor: &Redactor,
     kind: LineKind,
+    limit: u64,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut raw = Vec::new();
     let mut offset = output.metadata()?.len();
+    let mut budget = LogBudget::new(limit, offset);
     loop {
-        raw.clear();
-        if reader.read_until(b'\n', &mut raw)? == 0 {
+        let Some(whole) = read_line_limited(&mut reader, &mut raw, budget.max_line())? else {
             return Ok(());
+        };
+        let admitted: Vec<String> = if !whole {
+            match kind {
+                LineKind::JsonEvents => budget.drop_overlong_event().into_iter().collect(),
+                LineKind::Text => budget
+                    .admit_text("[codexd: a line too long to keep was dropped]".into())
+                    .into_iter()
+                    .collect(),
+            }
+        } else {
+            let text = String::from_utf8_lossy(&raw);
+            match kind {
+                LineKind::JsonEvents => budget.admit_event(redactor.redact_json_line(&text)),
+                LineKind::Text => budget
+                    .admit_text(redactor.redact(&text).into_owned())
+                    .into_iter()
+                    .collect(),
+            }
+        };
+        for line in admitted {
+            let mut line = line.into_bytes();
+            line.push(b'\n');
+            output.write_all(&line)?;
+            if let Some(times) = &mut times {
+                writeln!(times, "{offset}\t{}", Timestamp::now().unix_ms())?;
+            }
+            offset += line.len() as u64;
         }
-        let text = String::from_utf8_lossy(&raw);
-        let text = text.strip_suffix('\n').unwrap_or(&text);
-        let mut line = match kind {
-            LineKind::JsonEvents => redactor.redact_json_line(text),
-            LineKind::Text => redactor.redact(text).into_owned(),
-        }
-        .into_bytes();
-        line.push(b'\n');
-        output.write_all(&line)?;
-        if let Some(times) = &mut times {
-            writeln!(times, "{offset}\t{}", Timestamp::now().unix_ms())?;
-        }
-        offset += line.len() as u64;
     }
 }
 
@@ -95,6 +298,7 @@ pub fn run_redactor(patterns: &[(String, String)]) -> Result<Redactor, RedactErr
 pub fn run(
     task_dir: &Path,
     patterns: &[(String, String)],
+    max_log_bytes: u64,
     program: &OsString,
     args: &[OsString],
 ) -> i32 {
@@ -157,11 +361,27 @@ pub fn run(
     }
     let stderr_copier = child.stderr.take().map(|stderr| {
         let redactor = redactor.clone();
-        std::thread::spawn(move || copy_lines(stderr, stderr_log, None, &redactor, LineKind::Text))
+        std::thread::spawn(move || {
+            copy_lines(
+                stderr,
+                stderr_log,
+                None,
+                &redactor,
+                LineKind::Text,
+                max_log_bytes,
+            )
+        })
     });
     let times = taskdir::open_append(&task_dir.join(TIMES_FILE)).ok();
     if let Some(stdout) = child.stdout.take()
-        && let Err(e) = copy_lines(stdout, events, times, &redactor, LineKind::JsonEvents)
+        && let Err(e) = copy_lines(
+            stdout,
+            events,
+            times,
+            &redactor,
+            LineKind::JsonEvents,
+            max_log_bytes,
+        )
     {
         eprintln!("codexd run-task: copying events: {e}");
     }
@@ -181,4 +401,155 @@ pub fn run(
         spawn_error: None,
         finished_at: Timestamp::now(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, text_len: usize) -> String {
+        serde_json::json!({"type": kind, "item": {"text": "x".repeat(text_len)}}).to_string()
+    }
+
+    fn admit_all(budget: &mut LogBudget, lines: &[String]) -> Vec<String> {
+        lines
+            .iter()
+            .flat_map(|l| budget.admit_event(l.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn under_the_limit_every_line_is_kept_as_is() {
+        let mut budget = LogBudget::new(1 << 20, 0);
+        let lines: Vec<String> = (0..10).map(|_| event("item.completed", 100)).collect();
+        assert_eq!(admit_all(&mut budget, &lines), lines);
+    }
+
+    #[test]
+    fn past_the_limit_the_log_is_marked_shortened_then_only_essential_events_kept() {
+        let limit = 256 * 1024;
+        let mut budget = LogBudget::new(limit, 0);
+        let mut lines = vec![event("thread.started", 10), event("turn.started", 0)];
+        lines.extend((0..2000).map(|_| event("item.completed", 10_000)));
+        lines.push(event("turn.completed", 0));
+        let kept = admit_all(&mut budget, &lines);
+        let total: usize = kept.iter().map(|l| l.len() + 1).sum();
+        // Bounded: the limit, plus the reserve of shortened lines, plus the essentials.
+        assert!(total as u64 <= limit + budget.reserve + 4096, "{total}");
+        let markers: Vec<&String> = kept
+            .iter()
+            .filter(|l| l.contains(TRUNCATED_EVENT))
+            .collect();
+        assert_eq!(markers.len(), 1, "one marker");
+        let marker_at = kept
+            .iter()
+            .position(|l| l.contains(TRUNCATED_EVENT))
+            .unwrap();
+        // Before the marker: untouched lines; after it: shortened ones.
+        assert!(kept[..marker_at].iter().all(|l| lines.contains(l)));
+        let after = &kept[marker_at + 1..];
+        assert!(!after.is_empty());
+        assert!(
+            after[..after.len() - 1]
+                .iter()
+                .all(|l| l.contains("shortened by codexd") && l.len() < 2000)
+        );
+        // The event that settles the task is kept, last.
+        let last: serde_json::Value = serde_json::from_str(kept.last().unwrap()).unwrap();
+        assert_eq!(last["type"], "turn.completed");
+        // Every kept line is still valid JSON.
+        for line in &kept {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_existing_log_counts_against_the_limit() {
+        let mut budget = LogBudget::new(100_000, 100_000);
+        let kept = budget.admit_event(event("item.completed", 10));
+        assert!(kept[0].contains(TRUNCATED_EVENT));
+    }
+
+    #[test]
+    fn text_logs_stop_with_a_note() {
+        let mut budget = LogBudget::new(100, 0);
+        assert_eq!(budget.admit_text("a".repeat(50)), Some("a".repeat(50)));
+        let note = budget.admit_text("b".repeat(60)).unwrap();
+        assert!(note.contains("limit of 100 bytes"), "{note}");
+        assert_eq!(budget.admit_text("c".into()), None);
+    }
+
+    #[test]
+    fn long_lines_are_dropped_without_being_held_whole() {
+        let input = format!("short\n{}\nafter\nlast-without-newline", "z".repeat(5000));
+        let mut reader = BufReader::with_capacity(64, input.as_bytes());
+        let mut buf = Vec::new();
+        let mut read = Vec::new();
+        while let Some(whole) = read_line_limited(&mut reader, &mut buf, 1000).unwrap() {
+            assert!(buf.len() <= 1000);
+            read.push((whole, String::from_utf8(buf.clone()).unwrap()));
+        }
+        assert_eq!(
+            read,
+            vec![
+                (true, "short".to_string()),
+                (false, String::new()),
+                (true, "after".to_string()),
+                (true, "last-without-newline".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn copying_a_huge_run_output_stays_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let out = std::fs::File::create(&path).unwrap();
+        let mut input = String::new();
+        input.push_str(&event("thread.started", 5));
+        input.push('\n');
+        for _ in 0..500 {
+            input.push_str(&event("item.completed", 20_000));
+            input.push('\n');
+        }
+        input.push_str(&"q".repeat(200_000)); // one overlong non-JSON line
+        input.push('\n');
+        input.push_str(
+            &serde_json::json!({"type": "item.completed",
+                "item": {"id": "m", "type": "agent_message", "text": "the answer"}})
+            .to_string(),
+        );
+        input.push('\n');
+        input.push_str(&event("turn.completed", 0));
+        input.push('\n');
+        let redactor = run_redactor(&[]).unwrap();
+        copy_lines(
+            input.as_bytes(),
+            out,
+            None,
+            &redactor,
+            LineKind::JsonEvents,
+            128 * 1024,
+        )
+        .unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            written.len() < 128 * 1024 + 64 * 1024 + 4096,
+            "{}",
+            written.len()
+        );
+        let types: Vec<String> = written
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(types.first().unwrap(), "thread.started");
+        assert_eq!(types.last().unwrap(), "turn.completed");
+        assert!(written.contains("the answer"), "codex's message is kept");
+        assert_eq!(types.iter().filter(|t| *t == TRUNCATED_EVENT).count(), 1);
+    }
 }

@@ -9,6 +9,7 @@
 use crate::config::Config;
 use crate::hub::{Hub, Update};
 use crate::outcome::{RunFacts, StopReason, settle};
+use crate::pending::PendingStore;
 use crate::process;
 use crate::registry::{Registry, RegistryError};
 use crate::taskdir::{self, EVENTS_FILE, RESULT_FILE, STDERR_FILE, TIMES_FILE, TaskDir};
@@ -33,7 +34,7 @@ const INGEST_CHUNK: u64 = 1024 * 1024;
 /// What a run needs that is never written to disk: the environment on top of the
 /// daemon's, and the prompt and `-c` overrides as the client sent them (the stored copies
 /// are redacted).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunEnv {
     /// Variables to set.
     pub set: BTreeMap<String, String>,
@@ -72,6 +73,8 @@ struct Inner {
     registry: Registry,
     hub: Hub,
     sched: Mutex<Sched>,
+    /// Held values of queued tasks; opened by `recover`, once the socket's directory exists.
+    pending: std::sync::OnceLock<PendingStore>,
 }
 
 /// The supervisor handle (cheap to clone).
@@ -115,6 +118,7 @@ impl Supervisor {
                     accepting: true,
                     ..Default::default()
                 }),
+                pending: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -127,6 +131,16 @@ impl Supervisor {
     /// The hub.
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// Where values of queued tasks that are never written to disk are held.
+    fn pending(&self) -> &PendingStore {
+        self.inner.pending.get_or_init(|| {
+            PendingStore::open(
+                &self.inner.config.runtime_dir(),
+                &self.inner.config.state_dir,
+            )
+        })
     }
 
     /// The configuration.
@@ -142,12 +156,23 @@ impl Supervisor {
     }
 
     /// Settles what an earlier daemon left behind: runs still alive are adopted, runs that
-    /// ended are settled from their files, and queued tasks (whose environment was never
-    /// written to disk) are marked interrupted unless they had none.
+    /// ended are settled from their files, and queued tasks are queued again, with the
+    /// values held for them on a memory file system. A queued task that needed values that
+    /// are gone (the store is on no tmpfs, or the machine rebooted) is marked interrupted.
     pub async fn recover(&self) -> Result<(), RegistryError> {
         let mut tasks = self.inner.registry.all()?;
         tasks.sort_by_key(|t| t.created_at);
+        let queued: std::collections::HashSet<TaskId> = tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Queued)
+            .map(|t| t.id.clone())
+            .collect();
+        self.pending().sweep(|id| queued.contains(id));
         for mut task in tasks {
+            let mut held = match task.state {
+                TaskState::Queued => self.pending().take(&task.id),
+                _ => None,
+            };
             match task.state {
                 TaskState::Running => {
                     let alive = task.pid.is_some_and(|pid| {
@@ -181,22 +206,25 @@ impl Supervisor {
                         tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");
                     }
                 }
-                TaskState::Queued if task.env_keys.is_empty() && !is_redacted(&task) => {
-                    // Nothing of this request was held only in memory: it can start as is.
-                    let env = RunEnv {
+                TaskState::Queued if held.is_some() || !needs_held_values(&task) => {
+                    // Either its held values survived, or nothing of the request was held
+                    // only in memory and it can start as stored.
+                    let env = held.take().unwrap_or_else(|| RunEnv {
                         prompt: task.prompt.clone(),
                         config: task.config.clone(),
                         ..Default::default()
-                    };
+                    });
+                    tracing::info!(task = %task.id, "queued again after a restart");
                     let mut sched = self.inner.sched.lock().await;
                     sched.queue.push_back(task.id.clone());
                     sched.envs.insert(task.id.clone(), env);
                 }
                 TaskState::Queued => {
                     task.error = Some(
-                        "codexd restarted before this task started; its environment (and any \
-                         secret in its prompt) is never written to disk, so it was not started: \
-                         start it again"
+                        "codexd restarted before this task started; its environment values \
+                         (and any secret in its prompt) are never written to disk and were not \
+                         held on a memory file system (see --runtime-dir), so it was not \
+                         started: start it again"
                             .into(),
                     );
                     task.enter(TaskState::Interrupted, Timestamp::now());
@@ -358,6 +386,9 @@ impl Supervisor {
             }
             dir.create(&request)
                 .map_err(|e| storage(format!("cannot record the task: {e}")))?;
+            if needs_held_values(&task) || !env.remove.is_empty() {
+                self.pending().hold(&task.id, &env);
+            }
             self.commit(&task)
                 .await
                 .map_err(|e| storage(format!("cannot record the task: {e}")))?;
@@ -426,6 +457,7 @@ impl Supervisor {
         self.commit(&task).await.map_err(storage)?;
         sched.queue.remove(pos);
         sched.envs.remove(id);
+        self.pending().release(id);
         Ok(true)
     }
 
@@ -458,6 +490,7 @@ impl Supervisor {
                 if let Err(e) = self.commit(&task).await {
                     tracing::error!(task = %id, "cannot record the start of the run: {e}");
                 }
+                self.pending().release(&id);
                 tracing::info!(task = %id, pid, "run started");
                 self.monitor(task, RunProcess::Child(child), stop_rx).await;
             }
@@ -469,6 +502,7 @@ impl Supervisor {
                 if let Err(e) = self.commit(&task).await {
                     tracing::error!(task = %id, "cannot record the failure: {e}");
                 }
+                self.pending().release(&id);
                 self.release(&id).await;
             }
         }
@@ -607,6 +641,7 @@ impl Supervisor {
             }
             *offset = lines.next_offset;
             task.log_bytes = task.log_bytes.max(*offset);
+            task.log_truncated |= facts.log_truncated;
             if facts.thread_id.is_some() && task.thread_id != facts.thread_id {
                 task.thread_id = facts.thread_id.clone();
                 if let Err(e) = self.commit(task).await {
@@ -635,6 +670,7 @@ impl Supervisor {
         task.exit_signal = exit.and_then(|e| e.signal);
         task.error = settlement.error;
         task.log_bytes = dir.file_len(EVENTS_FILE);
+        task.log_truncated |= facts.log_truncated;
         task.pid = None;
         task.enter(
             settlement.state,
@@ -692,7 +728,9 @@ impl Supervisor {
             },
             _ => None,
         };
-        builder.finish(task, previous, stat)
+        let mut result = builder.finish(task, previous, stat);
+        result.log_truncated = task.log_truncated;
+        result
     }
 }
 
@@ -706,6 +744,12 @@ fn record_stop(dir: &TaskDir, reason: StopReason, at: Timestamp) {
 
 /// True if the stored prompt or config was changed by redaction (so the stored copy is not
 /// what the client sent).
+/// True when a task cannot start from its stored request alone: it sets or removes
+/// environment variables, or its stored prompt or overrides had a secret redacted.
+fn needs_held_values(task: &Task) -> bool {
+    !task.env_keys.is_empty() || is_redacted(task)
+}
+
 fn is_redacted(task: &Task) -> bool {
     let marker = "[REDACTED:";
     task.prompt.contains(marker) || task.config.iter().any(|kv| kv.contains(marker))
@@ -828,6 +872,8 @@ fn spawn_runner(
 ) -> Result<tokio::process::Child, String> {
     let mut cmd = tokio::process::Command::new(&config.runner_exe);
     cmd.arg("run-task").arg("--task-dir").arg(dir.path());
+    cmd.arg("--max-log-bytes")
+        .arg(config.max_log_bytes.to_string());
     for (name, regex) in &config.redact_patterns {
         cmd.arg("--redact").arg(format!("{name}={regex}"));
     }

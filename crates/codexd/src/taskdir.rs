@@ -137,6 +137,7 @@ impl StoredRequest {
             pid: None,
             pid_start_time: None,
             log_bytes: 0,
+            log_truncated: false,
             git_base_tree: None,
             transitions: Vec::new(),
         };

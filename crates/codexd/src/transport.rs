@@ -4,6 +4,10 @@
 //! connection gets its own id and subscription budget, one message per line in each
 //! direction, and its subscriptions end when it disconnects. Peers with another uid are
 //! refused; frames over the size limit get an error and the rest of the line is skipped.
+//!
+//! Bounds on what a peer can hold: connections are capped; a connection with nothing in
+//! flight (no call, no subscription) is closed after the idle timeout; a frame must arrive
+//! whole, and a response must be taken by the peer, within the stall timeout.
 
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::StreamCommon as _;
@@ -16,7 +20,8 @@ use jsonrpsee::types::error::ErrorCode;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Id, Params, Request};
 use serde_json::value::RawValue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -33,6 +38,18 @@ pub struct Limits {
     pub max_connections: usize,
     /// Outgoing messages buffered per connection before the connection is throttled.
     pub send_buffer: usize,
+    /// A connection with no call in flight and no subscription is closed after this long
+    /// without a message.
+    pub idle_timeout: Duration,
+    /// A started frame must be complete, and a response written, within this long.
+    pub stall_timeout: Duration,
+}
+
+impl Limits {
+    /// The stall bound: never longer than the idle timeout.
+    fn stall(&self) -> Duration {
+        self.stall_timeout.min(self.idle_timeout)
+    }
 }
 
 impl Default for Limits {
@@ -43,6 +60,8 @@ impl Default for Limits {
             max_subscriptions: 1024,
             max_connections: 1024,
             send_buffer: 1024,
+            idle_timeout: Duration::from_secs(600),
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -100,7 +119,76 @@ fn peer_uid(stream: &Stream) -> Option<u32> {
     creds.euid()
 }
 
-/// Serves one connection until the peer closes it.
+/// What a connection is doing, shared by its reader, writer and in-flight calls.
+struct Activity {
+    /// When the connection was opened.
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last message in either direction.
+    last_ms: AtomicU64,
+    /// Calls and subscriptions in flight.
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// Records a message now.
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection becomes idle-closable if nothing happens before.
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
+    }
+
+    /// Marks a call or subscription as in flight until the guard is dropped.
+    fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+}
+
+/// A call or subscription in flight (see [`Activity::busy`]).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// Waits until the peer has sent at least one byte (true) or closed (false), or until the
+/// connection has been idle for `idle` with nothing in flight (`Err`).
+async fn wait_for_input(
+    reader: &mut BufReader<ReadHalf<Stream>>,
+    activity: &Activity,
+    idle: Duration,
+) -> Result<std::io::Result<bool>, ()> {
+    loop {
+        let deadline = activity.idle_deadline(idle);
+        match tokio::time::timeout_at(deadline.into(), reader.fill_buf()).await {
+            Ok(read) => return Ok(read.map(|bytes| !bytes.is_empty())),
+            Err(_) => {
+                let idle_now = activity.in_flight.load(Ordering::Relaxed) == 0
+                    && activity.idle_deadline(idle) <= Instant::now();
+                if idle_now {
+                    return Err(());
+                }
+            }
+        }
+    }
+}
+
+/// Serves one connection until the peer closes it, stalls, or stays idle too long.
 async fn serve_connection(
     stream: Stream,
     conn_id: ConnectionId,
@@ -109,15 +197,46 @@ async fn serve_connection(
 ) {
     let (recv, send) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Box<RawValue>>(limits.send_buffer);
-    let writer = tokio::spawn(write_loop(send, rx));
+    let activity = Activity::new();
+    let mut writer = tokio::spawn(write_loop(send, rx, activity.clone(), limits.stall()));
     let subscriptions = BoundedSubscriptions::new(limits.max_subscriptions);
-    let mut reader = BufReader::with_capacity(64 * 1024, recv);
+    let mut reader = BufReader::with_capacity(16 * 1024, recv);
     let mut line = Vec::new();
     loop {
         line.clear();
-        match read_frame(&mut reader, &mut line, limits.max_frame_bytes).await {
-            Ok(Frame::Eof) => break,
-            Ok(Frame::TooLarge) => {
+        let input = tokio::select! {
+            // The writer ends only when the peer stopped taking responses.
+            _ = &mut writer => {
+                tracing::info!(?conn_id, "closed a connection whose peer stopped reading");
+                return;
+            }
+            input = wait_for_input(&mut reader, &activity, limits.idle_timeout) => input,
+        };
+        match input {
+            Err(()) => {
+                tracing::debug!(?conn_id, "closed an idle connection");
+                break;
+            }
+            Ok(Ok(false)) => break,
+            Ok(Ok(true)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(?conn_id, "connection read error: {e}");
+                break;
+            }
+        }
+        let frame = tokio::time::timeout(
+            limits.stall(),
+            read_frame(&mut reader, &mut line, limits.max_frame_bytes),
+        )
+        .await;
+        activity.touch();
+        match frame {
+            Err(_) => {
+                tracing::info!(?conn_id, "closed a connection that stalled mid-frame");
+                break;
+            }
+            Ok(Ok(Frame::Eof)) => break,
+            Ok(Ok(Frame::TooLarge)) => {
                 let err = ErrorObject::owned(
                     ErrorCode::OversizedRequest.code(),
                     format!("request line over {} bytes", limits.max_frame_bytes),
@@ -127,10 +246,11 @@ async fn serve_connection(
                     .send(MethodResponse::error(Id::Null, err).into_json())
                     .await;
             }
-            Ok(Frame::Line) => {
-                dispatch_line(&line, conn_id, &methods, &tx, &subscriptions, limits).await;
+            Ok(Ok(Frame::Line)) => {
+                let busy = activity.busy();
+                dispatch_line(&line, conn_id, &methods, &tx, &subscriptions, limits, busy).await;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::debug!(?conn_id, "connection read error: {e}");
                 break;
             }
@@ -141,6 +261,7 @@ async fn serve_connection(
     let _ = writer.await;
 }
 
+#[derive(Debug, Clone, PartialEq)]
 enum Frame {
     Line,
     TooLarge,
@@ -150,7 +271,7 @@ enum Frame {
 /// Reads one newline-terminated frame into `buf` (without the newline). A frame longer than
 /// `max` is consumed and discarded.
 async fn read_frame(
-    reader: &mut BufReader<ReadHalf<Stream>>,
+    reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
     buf: &mut Vec<u8>,
     max: usize,
 ) -> std::io::Result<Frame> {
@@ -190,13 +311,21 @@ async fn read_frame(
     }
 }
 
-async fn write_loop(mut send: WriteHalf<Stream>, mut rx: mpsc::Receiver<Box<RawValue>>) {
+/// Writes outgoing messages, one per line, until the connection ends or the peer stops
+/// taking them for `stall`.
+async fn write_loop(
+    mut send: WriteHalf<Stream>,
+    mut rx: mpsc::Receiver<Box<RawValue>>,
+    activity: Arc<Activity>,
+    stall: Duration,
+) {
     while let Some(msg) = rx.recv().await {
         let mut bytes = Vec::with_capacity(msg.get().len() + 1);
         bytes.extend_from_slice(msg.get().as_bytes());
         bytes.push(b'\n');
-        if send.write_all(&bytes).await.is_err() {
-            return;
+        match tokio::time::timeout(stall, send.write_all(&bytes)).await {
+            Ok(Ok(())) => activity.touch(),
+            Ok(Err(_)) | Err(_) => return,
         }
     }
 }
@@ -209,6 +338,7 @@ async fn dispatch_line(
     tx: &mpsc::Sender<Box<RawValue>>,
     subscriptions: &BoundedSubscriptions,
     limits: &Limits,
+    busy: Busy,
 ) {
     let Ok(text) = std::str::from_utf8(line) else {
         let err = ErrorObject::owned(
@@ -233,7 +363,9 @@ async fn dispatch_line(
         return;
     }
     match serde_json::from_str::<Request>(text) {
-        Ok(request) => dispatch_request(request, conn_id, methods, tx, subscriptions, limits).await,
+        Ok(request) => {
+            dispatch_request(request, conn_id, methods, tx, subscriptions, limits, busy).await
+        }
         Err(_) => {
             if let Some(response) = invalid_request_response(text) {
                 let _ = tx.send(response).await;
@@ -278,7 +410,8 @@ fn invalid_request_response(text: &str) -> Option<Box<RawValue>> {
 }
 
 /// Runs one request. Method calls run on their own task (a slow `wait` must not hold up the
-/// connection); responses go to the connection's writer.
+/// connection); responses go to the connection's writer. `busy` marks the connection as
+/// not idle until the call is answered or the subscription ends.
 async fn dispatch_request(
     request: Request<'_>,
     conn_id: ConnectionId,
@@ -286,6 +419,7 @@ async fn dispatch_request(
     tx: &mpsc::Sender<Box<RawValue>>,
     subscriptions: &BoundedSubscriptions,
     limits: &Limits,
+    busy: Busy,
 ) {
     let Request {
         id, method, params, ..
@@ -316,6 +450,7 @@ async fn dispatch_request(
             tokio::spawn(async move {
                 let response = cb(id, params, conn_id, max_response, Default::default()).await;
                 send_response(&tx, response).await;
+                drop(busy);
             });
         }
         MethodCallback::Subscription(cb) => {
@@ -344,6 +479,8 @@ async fn dispatch_request(
             let response_future = cb(id, params, sink, state, Default::default());
             let tx = tx.clone();
             tokio::spawn(async move {
+                // The connection is busy for as long as the subscription lives.
+                let _busy = busy;
                 let response = response_future.await;
                 match sub_rx.try_recv() {
                     Ok(first) => {
@@ -454,4 +591,237 @@ async fn dispatch_batch(
             .join(",")
     );
     RawValue::from_string(joined).ok()
+}
+
+/// Generated-input tests ("fuzzing" with proptest) of the frame decoder and of request
+/// dispatch. `cargo test` runs a short pass; for a long one:
+///
+/// ```sh
+/// PROPTEST_CASES=200000 cargo test --release -p codexd --lib transport::fuzz
+/// ```
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decodes `input` read through a buffer of `capacity` bytes, with frame limit `max`.
+    fn decode(input: &[u8], capacity: usize, max: usize) -> Vec<(Frame, Vec<u8>)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut reader = BufReader::with_capacity(capacity, input);
+            let mut frames = Vec::new();
+            loop {
+                let mut buf = Vec::new();
+                let frame = read_frame(&mut reader, &mut buf, max).await.expect("read");
+                if frame == Frame::Eof {
+                    return frames;
+                }
+                frames.push((frame, buf));
+            }
+        })
+    }
+
+    /// What `decode` must give: one frame per line; too-long lines flagged and emptied.
+    fn expected(input: &[u8], max: usize) -> Vec<(Frame, Vec<u8>)> {
+        let mut segments: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        if input.is_empty() || input.ends_with(b"\n") {
+            segments.pop();
+        }
+        segments
+            .into_iter()
+            .map(|seg| {
+                if seg.len() > max {
+                    (Frame::TooLarge, Vec::new())
+                } else {
+                    (Frame::Line, seg.to_vec())
+                }
+            })
+            .collect()
+    }
+
+    /// A module with a sync method, an async one, and one that always fails.
+    fn methods() -> Methods {
+        let mut module = jsonrpsee::RpcModule::new(());
+        module
+            .register_method("echo", |params, _, _| params.parse::<serde_json::Value>())
+            .expect("register echo");
+        module
+            .register_async_method("later", |params, _, _| async move {
+                tokio::task::yield_now().await;
+                params.one::<u64>()
+            })
+            .expect("register later");
+        module
+            .register_method("fails", |_, _, _| {
+                Err::<(), _>(ErrorObject::owned(-32000, "always fails", None::<()>))
+            })
+            .expect("register fails");
+        module.into()
+    }
+
+    /// Dispatches one line and returns every message written back.
+    fn dispatch(line: &str) -> Vec<serde_json::Value> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<Box<RawValue>>(64);
+            let limits = Limits::default();
+            let subscriptions = BoundedSubscriptions::new(4);
+            let activity = Activity::new();
+            dispatch_line(
+                line.as_bytes(),
+                ConnectionId(1),
+                &methods(),
+                &tx,
+                &subscriptions,
+                &limits,
+                activity.busy(),
+            )
+            .await;
+            drop(tx);
+            let mut out = Vec::new();
+            while let Some(message) = rx.recv().await {
+                out.push(serde_json::from_str(message.get()).expect("responses are JSON"));
+            }
+            assert_eq!(
+                activity.in_flight.load(Ordering::Relaxed),
+                0,
+                "every call is answered"
+            );
+            out
+        })
+    }
+
+    /// A JSON value for ids and params, including wrong types.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u32>().prop_map(serde_json::Value::from),
+            "[a-z0-9\\\\\"]{0,8}".prop_map(serde_json::Value::from),
+            prop::collection::vec(any::<u32>(), 0..3).prop_map(serde_json::Value::from),
+            Just(serde_json::json!({"k": [1, "x"]})),
+        ]
+    }
+
+    /// Requests that are almost right: every field may be missing or of the wrong kind.
+    fn request() -> impl Strategy<Value = serde_json::Value> {
+        (
+            prop::option::of(prop_oneof![Just("2.0".into()), json_value()]),
+            prop::option::of(prop_oneof![
+                Just(serde_json::Value::from("echo")),
+                Just(serde_json::Value::from("later")),
+                Just(serde_json::Value::from("fails")),
+                Just(serde_json::Value::from("codexd_nope")),
+                json_value(),
+            ]),
+            prop::option::of(json_value()),
+            prop::option::of(json_value()),
+        )
+            .prop_map(|(version, method, id, params)| {
+                let mut map = serde_json::Map::new();
+                if let Some(v) = version {
+                    map.insert("jsonrpc".into(), v);
+                }
+                if let Some(m) = method {
+                    map.insert("method".into(), m);
+                }
+                if let Some(i) = id {
+                    map.insert("id".into(), i);
+                }
+                if let Some(p) = params {
+                    map.insert("params".into(), p);
+                }
+                serde_json::Value::Object(map)
+            })
+    }
+
+    /// True for a well-formed call that must get exactly one response with its id.
+    fn is_valid_call(request: &serde_json::Value) -> bool {
+        request.get("jsonrpc") == Some(&serde_json::Value::from("2.0"))
+            && request.get("method").is_some_and(|m| m.is_string())
+            && request
+                .get("id")
+                .is_some_and(|id| id.is_u64() || id.is_string())
+            && request
+                .get("params")
+                .is_none_or(|p| p.is_array() || p.is_object() || p.is_null())
+    }
+
+    /// Checks one JSON-RPC response object.
+    fn assert_response(response: &serde_json::Value) {
+        assert_eq!(response["jsonrpc"], "2.0", "{response}");
+        let has_result = response.get("result").is_some();
+        let has_error = response.get("error").is_some();
+        assert!(has_result != has_error, "result xor error: {response}");
+        if has_error {
+            assert!(response["error"]["code"].is_i64(), "{response}");
+            assert!(response["error"]["message"].is_string(), "{response}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn frames_are_lines_and_long_ones_are_flagged(
+            input in prop::collection::vec(prop_oneof![3 => any::<u8>(), 1 => Just(b'\n')], 0..600),
+            capacity in 1usize..64,
+            max in 0usize..80,
+        ) {
+            prop_assert_eq!(decode(&input, capacity, max), expected(&input, max));
+        }
+
+        #[test]
+        fn arbitrary_bytes_get_at_most_one_error_and_never_a_panic(line in ".{0,200}") {
+            let out = dispatch(&line);
+            prop_assert!(out.len() <= 1);
+            for response in &out {
+                assert_response(response);
+            }
+        }
+
+        #[test]
+        fn near_miss_requests_get_exactly_the_right_answers(request in request()) {
+            let out = dispatch(&request.to_string());
+            if is_valid_call(&request) {
+                prop_assert_eq!(out.len(), 1, "{} -> {:?}", request, out);
+                prop_assert_eq!(&out[0]["id"], &request["id"]);
+            }
+            let is_notification = request.get("id").is_none()
+                && request.get("method").is_some_and(|m| m.is_string());
+            if is_notification {
+                prop_assert!(out.is_empty(), "{} -> {:?}", request, out);
+            }
+            prop_assert!(out.len() <= 1);
+            for response in &out {
+                assert_response(response);
+            }
+        }
+
+        #[test]
+        fn batches_answer_each_call_once(
+            calls in prop::collection::vec(request(), 0..6),
+        ) {
+            let line = serde_json::Value::Array(calls.clone()).to_string();
+            let out = dispatch(&line);
+            prop_assert!(out.len() <= 1);
+            let valid = calls.iter().filter(|c| is_valid_call(c)).count();
+            match out.first() {
+                Some(serde_json::Value::Array(responses)) => {
+                    prop_assert!(responses.len() >= valid);
+                    prop_assert!(responses.len() <= calls.len());
+                    for response in responses {
+                        assert_response(response);
+                    }
+                }
+                Some(single) => assert_response(single),
+                None => prop_assert_eq!(valid, 0),
+            }
+        }
+    }
 }
