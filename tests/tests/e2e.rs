@@ -1471,8 +1471,13 @@ fn prune_removes_old_finished_tasks_and_never_live_ones() {
     env.stop_daemon().unwrap();
     env.start_daemon(&[]).unwrap();
     assert_eq!(env.ctl(&["show", &old]).status.code(), Some(2));
-    // (The queued task's environment was only in memory: it is now interrupted, not lost.)
-    assert_eq!(state(&env.show(&queued)), "interrupted");
+    // The queued task is not lost: queued again if its held values survived (the socket's
+    // directory is a tmpfs), else interrupted (see tests/tests/resilience.rs).
+    assert!(
+        matches!(state(&env.show(&queued)), "queued" | "interrupted"),
+        "{}",
+        env.show(&queued)
+    );
     assert!(env.ctl(&["cancel", &running]).status.success());
 }
 

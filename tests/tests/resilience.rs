@@ -1,0 +1,594 @@
+//! Nothing lost: runs and queued tasks across daemon crashes and restarts, crash storms,
+//! capped event logs, idle and stalled connections, and a full or read-only state dir.
+//!
+//! Runs that must still be going when the daemon dies wait on a gate file the test creates
+//! afterwards, so the order of events is fixed by the test, not by timing. Tests that need
+//! a particular event stream use a small fake `codex` script; the restart tests use the real
+//! Codex CLI against the loopback model server.
+
+use codexd_tests::daemon::{TestEnv, eventually, output};
+use codexd_tests::model_server::{MockModelServer, Scenario, Step};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn env_with(scenarios: Vec<Scenario>) -> TestEnv {
+    let server = MockModelServer::start_blocking(scenarios).expect("model server");
+    TestEnv::new(server).expect("test env")
+}
+
+fn state(task: &Value) -> &str {
+    task["state"].as_str().unwrap_or("?")
+}
+
+/// A shell command that waits until `gate` exists (the test opens it when it is ready).
+fn wait_for_gate(gate: &Path) -> String {
+    format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; echo gate-open",
+        gate.display()
+    )
+}
+
+/// A private directory on a memory file system for held values, if the machine has one.
+fn shm_runtime_dir() -> Option<tempfile::TempDir> {
+    let dir = tempfile::tempdir_in("/dev/shm").ok()?;
+    let fs = output(
+        Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(dir.path()),
+    );
+    (String::from_utf8_lossy(&fs.stdout).trim() == "tmpfs").then_some(dir)
+}
+
+/// Writes an executable script at `path`.
+fn script(path: &Path, body: &str) -> PathBuf {
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+/// A fake codex that prints a minimal successful run, after waiting for `gate` if given.
+fn quick_fake_codex(dir: &Path, gate: Option<&Path>) -> PathBuf {
+    let wait = gate
+        .map(|g| format!("while [ ! -e {} ]; do sleep 0.05; done\n", g.display()))
+        .unwrap_or_default();
+    script(
+        &dir.join("fake-codex"),
+        &format!(
+            r#"{wait}echo '{{"type":"thread.started","thread_id":"fake-thread"}}'
+echo '{{"type":"turn.started"}}'
+echo '{{"type":"item.completed","item":{{"id":"m","type":"agent_message","text":"fake done"}}}}'
+echo '{{"type":"turn.completed","usage":{{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1}}}}'
+"#
+        ),
+    )
+}
+
+/// Every task of the daemon, through `codexctl list --json`, following the pages.
+fn all_tasks(env: &TestEnv) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["list", "--json", "--limit", "200"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let out = output(env.codexctl().args(&args));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+        tasks.extend(page["tasks"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return tasks,
+        }
+    }
+}
+
+/// Two runs held inside a long command and one queued task (with an environment value it
+/// must still get) go through a daemon stop by `signal`; the next daemon finishes them all.
+fn two_runs_and_a_queued_task_survive(signal: libc::c_int) {
+    let Some(runtime) = shm_runtime_dir() else {
+        eprintln!("skipped: no tmpfs at /dev/shm to hold queued tasks' values");
+        return;
+    };
+    let gate_root = tempfile::tempdir().unwrap();
+    let gate = gate_root.path().join("gate");
+    let mut env = env_with(vec![
+        Scenario::new(
+            "[held]",
+            vec![
+                Step::shell(wait_for_gate(&gate)),
+                Step::message("held run finished"),
+            ],
+        ),
+        Scenario::new(
+            "[queued]",
+            vec![
+                Step::shell("printf '%s' \"$VIRTUAL_ENV\" > venv-seen.txt"),
+                Step::message("queued run finished"),
+            ],
+        ),
+    ]);
+    let runtime_flag = runtime.path().display().to_string();
+    let flags = ["--max-running", "2", "--runtime-dir", &runtime_flag];
+    env.start_daemon(&flags).unwrap();
+    let first = env.start_task("[held] one", &[]);
+    let second = env.start_task("[held] two", &[]);
+    let queued = env.start_task(
+        "[queued] three",
+        &["--env", "VIRTUAL_ENV=/opt/venv-held-42"],
+    );
+    assert!(eventually(Duration::from_secs(90), || {
+        [&first, &second]
+            .iter()
+            .all(|id| state(&env.show(id)) == "running")
+    }));
+    assert_eq!(state(&env.show(&queued)), "queued");
+    let request = std::fs::read_to_string(env.task_dir(&queued).join("request.json")).unwrap();
+    assert!(
+        !request.contains("venv-held-42"),
+        "env values never reach the state dir"
+    );
+
+    if signal == libc::SIGKILL {
+        env.kill_daemon().unwrap();
+    } else {
+        let status = env.stop_daemon().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM");
+        assert!(!env.socket.exists(), "socket removed on a clean exit");
+    }
+    env.start_daemon(&flags).unwrap();
+    // The runs were re-adopted; the queued task is still queued, not interrupted.
+    for id in [&first, &second] {
+        assert_eq!(state(&env.show(id)), "running", "{}", env.daemon_log());
+    }
+    assert_eq!(state(&env.show(&queued)), "queued", "{}", env.show(&queued));
+
+    std::fs::write(&gate, "").unwrap();
+    let (code, out) = env.wait(&[&first, &second, &queued]);
+    assert_eq!(code, 0, "{out}\n{}", env.daemon_log());
+    for (id, message) in [
+        (&first, "held run finished"),
+        (&second, "held run finished"),
+        (&queued, "queued run finished"),
+    ] {
+        let task = env.show(id);
+        assert_eq!(state(&task), "succeeded", "{task}");
+        assert_eq!(task["final_message"], message);
+        let result: Value =
+            serde_json::from_slice(&env.ctl(&["result", id, "--json"]).stdout).unwrap();
+        assert_eq!(result["commands"][0]["exit_code"], 0, "{result}");
+        let events = env.events(id);
+        assert_eq!(events.first().unwrap()["type"], "thread.started");
+        assert_eq!(events.last().unwrap()["type"], "turn.completed");
+    }
+    let seen = std::fs::read_to_string(env.work.join("venv-seen.txt")).unwrap();
+    assert_eq!(
+        seen, "/opt/venv-held-42",
+        "the queued run got its environment"
+    );
+    // Held values are gone once their run started.
+    let held: Vec<_> = walk(runtime.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(held.is_empty(), "{held:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn two_runs_and_a_queued_task_survive_sigkill_of_the_daemon() {
+    two_runs_and_a_queued_task_survive(libc::SIGKILL);
+}
+
+#[test]
+fn two_runs_and_a_queued_task_survive_sigterm_of_the_daemon() {
+    two_runs_and_a_queued_task_survive(libc::SIGTERM);
+}
+
+#[test]
+fn a_queued_task_whose_values_could_not_be_held_is_interrupted_not_lost() {
+    let gate_root = tempfile::tempdir().unwrap();
+    let gate = gate_root.path().join("gate");
+    let mut env = env_with(vec![]);
+    env.codex = quick_fake_codex(env.root.path(), Some(&gate));
+    // A runtime dir on disk: values are never written there.
+    let disk = env.root.path().join("disk-runtime");
+    std::fs::create_dir_all(&disk).unwrap();
+    let on_tmpfs = output(Command::new("stat").args(["-f", "-c", "%T"]).arg(&disk));
+    if String::from_utf8_lossy(&on_tmpfs.stdout).trim() == "tmpfs" {
+        eprintln!("skipped: the temp directory is itself a tmpfs here");
+        return;
+    }
+    let disk_flag = disk.display().to_string();
+    let flags = ["--max-running", "1", "--runtime-dir", &disk_flag];
+    env.start_daemon(&flags).unwrap();
+    let running = env.start_task("first", &[]);
+    let queued = env.start_task("second", &["--env", "VIRTUAL_ENV=/x"]);
+    assert!(eventually(Duration::from_secs(30), || {
+        state(&env.show(&running)) == "running"
+    }));
+    env.kill_daemon().unwrap();
+    env.start_daemon(&flags).unwrap();
+    let task = env.show(&queued);
+    assert_eq!(state(&task), "interrupted", "{task}");
+    assert!(
+        task["error"].as_str().unwrap().contains("--runtime-dir"),
+        "{task}"
+    );
+    assert_eq!(
+        walk(&disk),
+        Vec::<PathBuf>::new(),
+        "nothing was written there"
+    );
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(env.wait(&[&running]).0, 0);
+}
+
+#[test]
+fn fifty_crash_rounds_lose_no_acknowledged_task_and_leave_none_running() {
+    let mut env = env_with(vec![]);
+    env.codex = quick_fake_codex(env.root.path(), None);
+    let flags = ["--max-running", "4"];
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut per_round: Vec<usize> = Vec::new();
+    // A small deterministic generator for the kill moments (no extra dependency).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..50 {
+        env.start_daemon(&flags).unwrap();
+        let starters: Vec<_> = (0..6)
+            .map(|i| {
+                env.codexctl()
+                    .args(["start", &format!("round {round} task {i}")])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // The crash lands somewhere in the burst: before, during or after the starts.
+        std::thread::sleep(Duration::from_millis(next() % 600));
+        env.kill_daemon().unwrap();
+        let before = acknowledged.len();
+        for starter in starters {
+            let out = starter.wait_with_output().unwrap();
+            if out.status.success() {
+                let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                assert_eq!(id.len(), 8, "{id:?}");
+                acknowledged.push(id);
+            }
+        }
+        per_round.push(acknowledged.len() - before);
+    }
+    eprintln!("acknowledged per round: {per_round:?}");
+    env.start_daemon(&flags).unwrap();
+    // The crashes landed before, inside and after bursts.
+    let mid_burst = per_round.iter().filter(|&&n| n > 0 && n < 6).count();
+    assert!(
+        mid_burst >= 3,
+        "too few crashes inside a burst: {per_round:?}"
+    );
+    assert!(per_round.contains(&6), "no burst completed: {per_round:?}");
+    let mut args = vec!["wait", "--timeout", "120s"];
+    args.extend(acknowledged.iter().map(String::as_str));
+    let out = output(env.codexctl().args(&args));
+    let tasks = all_tasks(&env);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for task in &tasks {
+        *seen
+            .entry(task["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(seen.values().all(|&n| n == 1), "a task listed twice");
+    for id in &acknowledged {
+        assert!(seen.contains_key(id), "acknowledged task {id} is missing");
+    }
+    for task in &tasks {
+        assert!(
+            !matches!(state(task), "running" | "queued"),
+            "stuck: {task}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let unique: HashSet<&String> = acknowledged.iter().collect();
+    assert_eq!(
+        unique.len(),
+        acknowledged.len(),
+        "an id was handed out twice"
+    );
+}
+
+#[test]
+fn a_run_that_prints_too_much_is_capped_and_marked_truncated() {
+    let mut env = env_with(vec![]);
+    // 200 command events of 60 KB each (12 MB) against a 1 MiB cap.
+    env.codex = script(
+        &env.root.path().join("chatty-codex"),
+        r#"echo '{"type":"thread.started","thread_id":"chatty"}'
+echo '{"type":"turn.started"}'
+big=$(head -c 60000 /dev/zero | tr '\0' 'x')
+i=0
+while [ $i -lt 200 ]; do
+  echo "{\"type\":\"item.completed\",\"item\":{\"id\":\"c$i\",\"type\":\"command_execution\",\"command\":\"yes\",\"aggregated_output\":\"$big\",\"exit_code\":0,\"status\":\"completed\"}}"
+  i=$((i+1))
+done
+echo '{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"all done"}}'
+echo '{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1}}'
+"#,
+    );
+    env.start_daemon(&["--max-log-size", "1MiB"]).unwrap();
+    let id = env.start_task("talk a lot", &[]);
+    assert_eq!(env.wait(&[&id]).0, 0, "{}", env.daemon_log());
+    let task = env.show(&id);
+    assert_eq!(state(&task), "succeeded", "{task}");
+    assert_eq!(task["log_truncated"], true);
+    assert_eq!(task["final_message"], "all done");
+    let size = std::fs::metadata(env.task_dir(&id).join("events.jsonl"))
+        .unwrap()
+        .len();
+    assert!(size < 1024 * 1024 + 200 * 1024, "log kept small: {size}");
+    assert_eq!(task["log_bytes"], size);
+    let events = env.events(&id);
+    let marker = events
+        .iter()
+        .position(|e| e["type"] == "codexd.log_truncated")
+        .expect("the truncation point is marked in the log");
+    assert_eq!(events[marker]["limit_bytes"], 1024 * 1024);
+    assert_eq!(events.last().unwrap()["type"], "turn.completed");
+    let result: Value =
+        serde_json::from_slice(&env.ctl(&["result", &id, "--json"]).stdout).unwrap();
+    assert_eq!(result["log_truncated"], true);
+    assert_eq!(result["usage"]["output_tokens"], 1, "{result}");
+    let shown = String::from_utf8_lossy(&env.ctl(&["show", &id]).stdout).into_owned();
+    assert!(shown.contains("truncated"), "{shown}");
+}
+
+#[test]
+fn a_bad_log_size_is_refused_at_start_up() {
+    let env = env_with(vec![]);
+    let out = output(
+        Command::new(codexd_tests::daemon::bin("codexd"))
+            .arg("--socket")
+            .arg(&env.socket)
+            .arg("--state-dir")
+            .arg(&env.state_dir)
+            .args(["--max-log-size", "12 parsecs"]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown size unit"), "{err}");
+}
+
+/// Reads from `stream` until the daemon closes it; true if it did within `within`.
+fn closed_by_daemon(stream: &mut UnixStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn idle_and_stalled_connections_are_closed_and_busy_ones_are_kept() {
+    let gate_root = tempfile::tempdir().unwrap();
+    let gate = gate_root.path().join("gate");
+    let mut env = env_with(vec![]);
+    env.codex = quick_fake_codex(env.root.path(), Some(&gate));
+    env.start_daemon(&["--idle-timeout", "1s"]).unwrap();
+
+    // Says nothing at all.
+    let mut silent = UnixStream::connect(&env.socket).unwrap();
+    // Starts a frame and never finishes it.
+    let mut partial = UnixStream::connect(&env.socket).unwrap();
+    partial
+        .write_all(br#"{"jsonrpc":"2.0","id":1,"meth"#)
+        .unwrap();
+    // Asks for many answers and never reads them.
+    let mut deaf = UnixStream::connect(&env.socket).unwrap();
+    let request = br#"{"jsonrpc":"2.0","id":1,"method":"codexd_version"}"#;
+    let mut burst = Vec::new();
+    for _ in 0..20_000 {
+        burst.extend_from_slice(request);
+        burst.push(b'\n');
+    }
+    let writer = {
+        let mut deaf = deaf.try_clone().unwrap();
+        std::thread::spawn(move || {
+            // The daemon stops reading once its replies back up; this write may fail then.
+            let _ = deaf.write_all(&burst);
+        })
+    };
+    // A waiter with a call in flight for longer than the idle timeout.
+    let id = env.start_task("wait on me", &[]);
+    let waiter = env
+        .codexctl()
+        .args(["wait", &id, "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    assert!(closed_by_daemon(&mut silent, Duration::from_secs(20)));
+    assert!(closed_by_daemon(&mut partial, Duration::from_secs(20)));
+    assert!(env.daemon_log().contains("stalled mid-frame"));
+    // Not a byte is read from the deaf client until the daemon has given up on it.
+    assert!(
+        eventually(Duration::from_secs(30), || env
+            .daemon_log()
+            .contains("closed a connection whose peer stopped reading")),
+        "{}",
+        env.daemon_log()
+    );
+    assert!(closed_by_daemon(&mut deaf, Duration::from_secs(30)));
+    let _ = writer.join();
+
+    // The daemon still serves, and the busy waiter was never cut off.
+    assert!(env.ctl(&["daemon", "status"]).status.success());
+    std::fs::write(&gate, "").unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("reconnecting"), "{stderr}");
+}
+
+/// A small tmpfs mounted for the test (needs root); unmounted on drop.
+struct SmallMount {
+    dir: tempfile::TempDir,
+}
+
+impl SmallMount {
+    fn new(size: &str) -> Option<SmallMount> {
+        let dir = tempfile::tempdir().ok()?;
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallMount { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes `dir` (inside the mount) read-only with a read-only bind mount over it.
+    fn read_only(&self, dir: &Path) -> bool {
+        let run = |args: &[&str]| {
+            Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        run(&["--bind"])
+            && Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success())
+    }
+
+    /// Undoes [`SmallMount::read_only`].
+    fn writable(&self, dir: &Path) -> bool {
+        Command::new("umount")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for SmallMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` until a write fails; returns the filler's path.
+fn fill_up(dir: &Path) -> PathBuf {
+    let filler = dir.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.sync_all();
+    filler
+}
+
+#[test]
+fn a_full_or_read_only_state_dir_fails_starts_clearly_and_keeps_serving() {
+    let Some(mount) = SmallMount::new("16m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let mut env = env_with(vec![]);
+    env.codex = quick_fake_codex(env.root.path(), None);
+    env.state_dir = mount.path().join("state");
+    env.start_daemon(&[]).unwrap();
+    let done = env.start_task("before the disk filled", &[]);
+    assert_eq!(env.wait(&[&done]).0, 0);
+    let before = env.show(&done);
+    let result_before = env.ctl(&["result", &done, "--json"]).stdout;
+
+    let filler = fill_up(mount.path());
+    let mut args = vec!["start".to_string(), "when full".to_string()];
+    let mut refused = 0;
+    // A few attempts: some may still fit in the space sled had reserved.
+    for i in 0..5 {
+        args[1] = format!("when full {i}");
+        let out = output(env.codexctl().args(&args));
+        if !out.status.success() {
+            refused += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("cannot record the task"), "{err}");
+            assert!(err.contains("No space left on device"), "{err}");
+        }
+    }
+    assert!(refused > 0, "starts fail on a full disk");
+    // Reads keep working and what was recorded is intact.
+    assert_eq!(env.show(&done), before);
+    assert_eq!(env.ctl(&["result", &done, "--json"]).stdout, result_before);
+    assert!(env.ctl(&["list"]).status.success());
+
+    // Read-only: the same, with its own message.
+    std::fs::remove_file(&filler).unwrap();
+    let tasks_root = env.state_dir.join("tasks");
+    assert!(mount.read_only(&tasks_root));
+    let out = output(env.codexctl().args(["start", "when read-only"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(env.show(&done), before);
+
+    // Writable again: starts work, and after a restart everything is there.
+    assert!(mount.writable(&tasks_root));
+    let after = env.start_task("after", &[]);
+    assert_eq!(env.wait(&[&after]).0, 0);
+    env.stop_daemon().unwrap();
+    env.start_daemon(&[]).unwrap();
+    assert_eq!(env.show(&done), before);
+    assert_eq!(state(&env.show(&after)), "succeeded");
+    env.stop_daemon().unwrap();
+}
