@@ -1378,10 +1378,28 @@ fn a_lost_or_corrupt_registry_is_rebuilt_from_the_task_directories() {
     assert_eq!(broken_copies(&env), 1, "{}", env.daemon_log());
     check(&env);
 
-    // 3. On demand.
+    // 3. The database is truncated (a crash mid-write, a full disk): every file cut to half.
+    env.stop_daemon().unwrap();
+    for entry in std::fs::read_dir(env.state_dir.join("registry")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let len = std::fs::metadata(&path).unwrap().len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(len / 2)
+                .unwrap();
+        }
+    }
+    env.start_daemon(&[]).unwrap();
+    check(&env);
+
+    // 4. On demand.
+    let broken_before = broken_copies(&env);
     env.stop_daemon().unwrap();
     env.start_daemon(&["--rebuild-registry"]).unwrap();
-    assert_eq!(broken_copies(&env), 2);
+    assert_eq!(broken_copies(&env), broken_before + 1);
     check(&env);
     assert!(
         env.daemon_log()

@@ -592,3 +592,123 @@ fn a_full_or_read_only_state_dir_fails_starts_clearly_and_keeps_serving() {
     assert_eq!(state(&env.show(&after)), "succeeded");
     env.stop_daemon().unwrap();
 }
+
+/// Sends one line on a raw connection and reads one reply.
+fn raw_call(stream: &mut UnixStream, line: &[u8]) -> Value {
+    use std::io::BufRead;
+    stream.write_all(line).unwrap();
+    stream.write_all(b"\n").unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"))
+}
+
+#[test]
+fn the_rest_of_the_bad_input_list_gets_typed_errors() {
+    let mut env = env_with(vec![Scenario::new("[ok]", vec![Step::message("fine")])]);
+    env.start_daemon(&["--idle-timeout", "3s"]).unwrap();
+
+    // A 100 MB line: refused with an error, the connection goes on.
+    let mut stream = UnixStream::connect(&env.socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut huge = br#"{"jsonrpc":"2.0","id":1,"method":"codexd_get","params":[""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 100 * 1024 * 1024));
+    huge.extend_from_slice(br#""]}"#);
+    let too_big = raw_call(&mut stream, &huge);
+    assert_eq!(too_big["error"]["code"], -32007, "{too_big}");
+    let ok = raw_call(
+        &mut stream,
+        br#"{"jsonrpc":"2.0","id":2,"method":"codexd_version"}"#,
+    );
+    assert_eq!(ok["id"], 2);
+    drop(stream);
+
+    // Thousands of connections at once: the daemon stays up, serves again once the idle
+    // ones are closed, and closes every one of them.
+    let mut crowd: Vec<UnixStream> = Vec::new();
+    for _ in 0..3000 {
+        match UnixStream::connect(&env.socket) {
+            Ok(s) => crowd.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(crowd.len() >= 1000, "opened {}", crowd.len());
+    assert!(
+        eventually(Duration::from_secs(60), || env
+            .ctl(&["daemon", "status"])
+            .status
+            .success()),
+        "{}",
+        env.daemon_log()
+    );
+    for stream in &mut crowd {
+        assert!(closed_by_daemon(stream, Duration::from_secs(60)));
+    }
+    drop(crowd);
+
+    // Ambiguous id prefixes: enough tasks that two share a first character.
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(env.start_task(&format!("[ok] {i}"), &[]));
+    }
+    let mut by_first: HashMap<char, usize> = HashMap::new();
+    for id in &ids {
+        *by_first.entry(id.chars().next().unwrap()).or_default() += 1;
+    }
+    let shared = by_first
+        .iter()
+        .find(|(_, n)| **n > 1)
+        .unwrap()
+        .0
+        .to_string();
+    let out = env.ctl(&["show", &shared]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous"));
+
+    // A cwd that is a file, and a prompt over the limit.
+    let file = env.work.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = env.ctl(&["start", "--cd", file.to_str().unwrap(), "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
+    let mut big_prompt = env
+        .codexctl()
+        .args(["start", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    big_prompt
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&vec![b'p'; 300 * 1024])
+        .unwrap();
+    let out = big_prompt.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the limit is 131071 bytes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A `-c` value Codex itself rejects: the task fails with Codex's own message.
+    let rejected = env.start_task("[ok] bad config", &["-c", "sandbox_mode=\"nope\""]);
+    let (code, _) = env.wait(&[&rejected]);
+    assert_ne!(code, 0);
+    let task = env.show(&rejected);
+    assert_eq!(state(&task), "failed", "{task}");
+    let error = task["error"].as_str().unwrap();
+    assert!(
+        error.contains("unknown variant `nope`") && error.contains("sandbox_mode"),
+        "{error}"
+    );
+    assert_eq!(
+        env.wait(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+            .0,
+        0
+    );
+}

@@ -81,7 +81,7 @@ pub struct Settlement {
     pub error: Option<String>,
 }
 
-/// Decides how a run ended. `stderr_tail` is the last line codex wrote to stderr, used to
+/// Decides how a run ended. `stderr_tail` is the last message codex wrote to stderr, used to
 /// explain otherwise unexplained failures.
 pub fn settle(
     facts: &RunFacts,

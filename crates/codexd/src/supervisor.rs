@@ -660,7 +660,7 @@ impl Supervisor {
         exit: Option<&taskdir::ExitRecord>,
         stop: Option<StopReason>,
     ) -> Result<(), RegistryError> {
-        let tail = last_line(&dir.file(STDERR_FILE));
+        let tail = stderr_tail(&dir.file(STDERR_FILE));
         let settlement = settle(facts, exit, stop, task.timeout_ms, tail.as_deref());
         if facts.thread_id.is_some() {
             task.thread_id = facts.thread_id.clone();
@@ -778,8 +778,8 @@ fn read_all_facts(dir: &TaskDir) -> RunFacts {
     facts
 }
 
-/// The last non-empty line of a (small tail of a) text file.
-fn last_line(path: &Path) -> Option<String> {
+/// The last message in a text file (its last paragraph, up to three lines, joined).
+fn stderr_tail(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
@@ -787,8 +787,21 @@ fn last_line(path: &Path) -> Option<String> {
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).ok()?;
     let text = String::from_utf8_lossy(&tail);
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    Some(line.chars().take(500).collect())
+    // Codex's messages may span lines ("Error loading config.toml: ...\nin `key`"): take
+    // the last paragraph, at most three lines of it, as one line.
+    let mut lines: Vec<&str> = text
+        .lines()
+        .rev()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .take(3)
+        .map(str::trim)
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    lines.reverse();
+    Some(lines.join(" ").chars().take(500).collect())
 }
 
 /// Finds the codex binary: a configured path as is, else a name on the run's PATH (the
