@@ -36,6 +36,15 @@ fn long_sleep(n: u32) -> String {
     format!("sleep {}", 4200 + n)
 }
 
+/// A command that runs until the test creates `gate`, then prints `word`: the test decides
+/// when it ends, so nothing depends on how fast the machine is.
+fn wait_for_gate(gate: &std::path::Path, word: &str) -> String {
+    format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; echo {word}",
+        gate.display()
+    )
+}
+
 fn long_sleep_alive(command: &str) -> bool {
     std::fs::read_dir("/proc")
         .into_iter()
@@ -373,12 +382,14 @@ fn a_killed_waiter_loses_nothing_and_a_new_wait_sees_the_result() {
 
 #[test]
 fn daemon_restart_keeps_tasks_logs_and_running_work() {
+    let gate = tempfile::tempdir().unwrap();
+    let gate = gate.path().join("open");
     let mut env = env_with(vec![
         Scenario::new("[quick]", vec![Step::message("quick answer")]),
         Scenario::new(
             "[across]",
             vec![
-                Step::shell("sleep 3"),
+                Step::shell(wait_for_gate(&gate, "across")),
                 Step::message("finished across a restart"),
             ],
         ),
@@ -410,6 +421,7 @@ fn daemon_restart_keeps_tasks_logs_and_running_work() {
         "the run outlives the daemon"
     );
     env.start_daemon(&[]).unwrap();
+    std::fs::write(&gate, "").unwrap();
 
     // Everything recorded before is still there.
     assert_eq!(env.show(&done), before);
@@ -1205,10 +1217,12 @@ fn an_invalid_redaction_pattern_stops_the_daemon_at_start_with_its_name() {
 
 #[test]
 fn a_run_survives_a_daemon_crash_and_is_adopted_by_the_next_daemon() {
+    let gate = tempfile::tempdir().unwrap();
+    let gate = gate.path().join("open");
     let mut env = env_with(vec![Scenario::new(
         "[crash]",
         vec![
-            Step::shell("sleep 2; echo survived"),
+            Step::shell(wait_for_gate(&gate, "survived")),
             Step::message("made it"),
         ],
     )]);
@@ -1225,6 +1239,7 @@ fn a_run_survives_a_daemon_crash_and_is_adopted_by_the_next_daemon() {
         "the run outlives a SIGKILLed daemon"
     );
     env.start_daemon(&[]).unwrap();
+    std::fs::write(&gate, "").unwrap();
     let (code, summary) = env.wait(&[&id]);
     assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
     let task = env.show(&id);
