@@ -236,8 +236,10 @@ fn read_line_limited(
 
 /// Copies `input` to `output` one complete line at a time (a partial last line is completed
 /// with a newline), so a reader never sees half a line followed by another line. Every line
-/// is redacted first: no secret reaches the file. The file is bounded by `budget`. With
+/// is redacted first: no secret reaches the file. The file is bounded by `limit` bytes. With
 /// `times`, records `offset<TAB>unix_ms` of each line there (command durations come from it).
+/// If writing fails (a full disk), the input is still read to its end, so codex never blocks
+/// on its output, and the error is returned then.
 fn copy_lines(
     input: impl Read,
     mut output: std::fs::File,
@@ -250,9 +252,10 @@ fn copy_lines(
     let mut raw = Vec::new();
     let mut offset = output.metadata()?.len();
     let mut budget = LogBudget::new(limit, offset);
+    let mut write_failed: Option<std::io::Error> = None;
     loop {
         let Some(whole) = read_line_limited(&mut reader, &mut raw, budget.max_line())? else {
-            return Ok(());
+            return write_failed.map_or(Ok(()), Err);
         };
         let admitted: Vec<String> = if !whole {
             match kind {
@@ -272,12 +275,21 @@ fn copy_lines(
                     .collect(),
             }
         };
+        if write_failed.is_some() {
+            // Keep draining: codex must never block on a full pipe because the disk is.
+            continue;
+        }
         for line in admitted {
             let mut line = line.into_bytes();
             line.push(b'\n');
-            output.write_all(&line)?;
-            if let Some(times) = &mut times {
-                writeln!(times, "{offset}\t{}", Timestamp::now().unix_ms())?;
+            let written = output.write_all(&line).and_then(|()| match &mut times {
+                Some(times) => writeln!(times, "{offset}\t{}", Timestamp::now().unix_ms()),
+                None => Ok(()),
+            });
+            if let Err(e) = written {
+                eprintln!("codexd run-task: cannot write the log ({e}); the rest is dropped");
+                write_failed = Some(e);
+                break;
             }
             offset += line.len() as u64;
         }
@@ -551,5 +563,34 @@ mod tests {
         assert_eq!(types.last().unwrap(), "turn.completed");
         assert!(written.contains("the answer"), "codex's message is kept");
         assert_eq!(types.iter().filter(|t| *t == TRUNCATED_EVENT).count(), 1);
+    }
+
+    #[test]
+    fn a_failing_log_write_still_drains_the_input() {
+        // /dev/full fails every write with ENOSPC.
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            eprintln!("skipped: no /dev/full");
+            return;
+        };
+        let input = (0..10_000)
+            .map(|i| format!("{{\"type\":\"item.completed\",\"n\":{i}}}\n"))
+            .collect::<String>();
+        let mut reader = std::io::Cursor::new(input.into_bytes());
+        let redactor = run_redactor(&[]).unwrap();
+        let err = copy_lines(
+            &mut reader,
+            full,
+            None,
+            &redactor,
+            LineKind::JsonEvents,
+            u64::MAX,
+        )
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(
+            reader.position() as usize,
+            reader.get_ref().len(),
+            "all input consumed"
+        );
     }
 }
