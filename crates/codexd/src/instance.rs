@@ -3,7 +3,8 @@
 //! Each is guarded by an exclusive lock on a file (held for the daemon's lifetime; the OS
 //! drops it if the daemon dies), so a second `codexd` exits with a clear error instead of
 //! displacing the first. A socket file with no lock holder and no listener is stale (a
-//! crashed daemon) and is reclaimed.
+//! crashed daemon) and is reclaimed. A socket passed by systemd (socket activation) is
+//! served as it is: never unlinked, but locked like one of our own.
 
 use anyhow::{Context, bail};
 use interprocess::local_socket::tokio::Listener;
@@ -20,16 +21,20 @@ pub struct InstanceLock {
     _file: File,
 }
 
-/// Removes the socket file when the daemon exits cleanly.
+/// Removes the socket file when the daemon exits cleanly (unless systemd owns it), and
+/// holds the socket's lock until then.
 #[derive(Debug)]
 pub struct SocketGuard {
-    path: PathBuf,
-    _lock: InstanceLock,
+    /// The file to remove, `None` for a socket passed by systemd.
+    path: Option<PathBuf>,
+    _lock: Option<InstanceLock>,
 }
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -107,12 +112,7 @@ pub fn bind_socket(socket: &Path) -> anyhow::Result<(Listener, SocketGuard)> {
         .filter(|d| !d.as_os_str().is_empty())
         .context("the socket path has no directory")?;
     private_dir(dir)?;
-    let mut lock_path = socket.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock = take_lock(
-        Path::new(&lock_path),
-        &format!("socket {}", socket.display()),
-    )?;
+    let lock = lock_socket(socket)?;
     if socket.exists() {
         // We hold the lock, so no daemon of ours owns this file; check that nothing else
         // listens on it either before removing it.
@@ -142,7 +142,56 @@ pub fn bind_socket(socket: &Path) -> anyhow::Result<(Listener, SocketGuard)> {
     Ok((
         listener,
         SocketGuard {
-            path: socket.to_path_buf(),
+            path: Some(socket.to_path_buf()),
+            _lock: Some(lock),
+        },
+    ))
+}
+
+/// Takes the lock `<socket>.lock` beside the socket file.
+fn lock_socket(socket: &Path) -> anyhow::Result<InstanceLock> {
+    let mut lock_path = socket.as_os_str().to_owned();
+    lock_path.push(".lock");
+    take_lock(
+        Path::new(&lock_path),
+        &format!("socket {}", socket.display()),
+    )
+}
+
+/// Serves the listening socket systemd passed (socket activation) instead of binding one.
+/// Its directory must be ours and private, and its lock is taken as for a socket of our
+/// own; the file is systemd's, so it is never removed (nor its mode changed: systemd sets
+/// it from `SocketMode=`). Peers are still checked by uid on every connection.
+pub fn adopt_socket(
+    activated: crate::systemd::ActivatedSocket,
+) -> anyhow::Result<(Listener, SocketGuard)> {
+    let lock = match activated.path() {
+        Some(socket) => {
+            if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+                private_dir(dir)?;
+            }
+            if let Ok(meta) = std::fs::metadata(socket)
+                && meta.mode() & 0o077 != 0
+            {
+                tracing::warn!(
+                    socket = %socket.display(),
+                    mode = format_args!("{:o}", meta.mode() & 0o777),
+                    "the activated socket is accessible to others (set SocketMode=0600); \
+                     other users are still refused"
+                );
+            }
+            Some(lock_socket(socket)?)
+        }
+        None => None,
+    };
+    let std_listener = activated.into_listener();
+    let fd = std::os::fd::OwnedFd::from(std_listener);
+    let uds = interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(fd)
+        .context("serve the socket passed by systemd")?;
+    Ok((
+        Listener::from(uds),
+        SocketGuard {
+            path: None,
             _lock: lock,
         },
     ))

@@ -2,9 +2,9 @@
 //!
 //! Start-up order ([`run`]): take the state-dir lock, open the registry, settle what an
 //! earlier daemon left ([`supervisor::Supervisor::recover`]), bind the socket (reclaiming a
-//! stale one, never displacing a live daemon), then serve until SIGTERM/SIGINT or a
-//! `shutdown` call. Running codex processes are left running on exit; the next daemon
-//! adopts them.
+//! stale one, never displacing a live daemon; or serve the one systemd passed), then serve
+//! until SIGTERM/SIGINT or a `shutdown` call, telling systemd when ready and when stopping.
+//! Running codex processes are left running on exit; the next daemon adopts them.
 //!
 //! Module map: `transport` (socket + JSON-RPC framing) → `service` (API methods) →
 //! `supervisor` (queue, runs, stop) → `registry` (sled) and `taskdir` (per-task files);
@@ -16,6 +16,7 @@ pub mod gitsnap;
 pub mod hub;
 pub mod instance;
 pub mod outcome;
+pub mod pending;
 pub mod process;
 pub mod rebuild;
 pub mod redact;
@@ -24,6 +25,7 @@ pub mod results;
 pub mod runner;
 pub mod service;
 pub mod supervisor;
+pub mod systemd;
 pub mod taskdir;
 pub mod testparse;
 pub mod transport;
@@ -33,8 +35,25 @@ use codexd_api::CodexdApiServer;
 use config::Config;
 use std::sync::Arc;
 
-/// Runs the daemon until it is asked to stop.
+/// Runs the daemon until it is asked to stop, binding its own socket.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_with(config, systemd::Handoff::default()).await
+}
+
+/// Runs the daemon until it is asked to stop, serving the socket systemd passed (if any) and
+/// sending readiness notifications (if asked to).
+pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::Result<()> {
+    // A passed socket is the truth about where we serve (status replies report it).
+    if let Some(path) = handoff.socket.as_ref().and_then(|s| s.path())
+        && path != config.socket
+    {
+        tracing::info!(
+            configured = %config.socket.display(),
+            activated = %path.display(),
+            "serving the activated socket, not the configured path"
+        );
+        config.socket = path.to_path_buf();
+    }
     let config = Arc::new(config);
     let state_lock = instance::lock_state_dir(&config.state_dir)?;
     instance::private_dir(&config.tasks_root())?;
@@ -42,7 +61,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     instance::private_dir(&config.registry_path())?;
     let hub = hub::Hub::new(4096);
     let supervisor = supervisor::Supervisor::new(config.clone(), registry.clone(), hub);
-    let (listener, socket_guard) = instance::bind_socket(&config.socket)?;
+    let (listener, socket_guard) = match handoff.socket {
+        Some(activated) => {
+            tracing::info!(
+                socket = %config.socket.display(),
+                fd_name = activated.name().unwrap_or(""),
+                "socket activated: serving the socket systemd passed"
+            );
+            instance::adopt_socket(activated)?
+        }
+        None => instance::bind_socket(&config.socket)?,
+    };
     // Records the registry lacks (all of them after a rebuild) come back from the files.
     let restored = supervisor
         .restore_from_files(rebuild_all)
@@ -78,22 +107,46 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tasks = registry.len(),
         "codexd ready"
     );
+    // The handlers are installed before anyone is told we are ready, so that a SIGTERM
+    // right after READY=1 (or after the socket first answers) is a clean shutdown.
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
     let stop = async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::error!("cannot listen for SIGTERM: {e}");
-                    return;
-                }
-            };
+        let (mut term, mut int) = match signals {
+            (Ok(term), Ok(int)) => (term, int),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!("cannot listen for SIGTERM/SIGINT: {e}");
+                return;
+            }
+        };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
             _ = shutdown.notified() => {}
         }
     };
-    transport::serve(listener, methods, transport::Limits::default(), stop).await;
+    let limits = transport::Limits {
+        idle_timeout: config.idle_timeout,
+        ..transport::Limits::default()
+    };
+    if let Some(notifier) = &handoff.notifier {
+        let status = format!("serving on {}", config.socket.display());
+        match notifier.ready(&status) {
+            Ok(()) => tracing::debug!("told systemd: READY=1"),
+            Err(e) => tracing::warn!("cannot notify systemd of readiness: {e}"),
+        }
+    }
+    transport::serve(listener, methods, limits, stop).await;
+    if let Some(notifier) = &handoff.notifier
+        && let Err(e) = notifier.stopping("stopping; running tasks are left running")
+    {
+        tracing::warn!("cannot notify systemd of the shutdown: {e}");
+    }
     supervisor.stop_accepting().await;
     // Every state change was flushed when it was made; this is a last sync of the index.
     if let Err(e) = registry_flush(&registry).await {

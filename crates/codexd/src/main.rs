@@ -47,6 +47,19 @@ struct Cli {
     /// directories, then serve as usual.
     #[arg(long)]
     rebuild_registry: bool,
+    /// Where the environment values and unredacted prompts of queued tasks are held so that
+    /// they survive a daemon restart. Used only if it is a memory file system (tmpfs), since
+    /// these values are never written to disk [default: the socket's directory].
+    #[arg(long, env = "CODEXD_RUNTIME_DIR")]
+    runtime_dir: Option<PathBuf>,
+    /// Most bytes of event log kept per task (e.g. 256MiB, 1GiB); past it, output is dropped
+    /// (structural events are still kept) and the task is marked truncated.
+    #[arg(long, env = "CODEXD_MAX_LOG_SIZE", default_value = "512MiB", value_parser = parse_size)]
+    max_log_size: u64,
+    /// A connection with no request in flight and no subscription is closed after this long
+    /// without a message (clients reconnect as needed).
+    #[arg(long, env = "CODEXD_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -62,6 +75,36 @@ fn parse_retention(text: &str) -> Result<Retention, String> {
     humantime::parse_duration(text)
         .map(|d| Retention(Some(d)))
         .map_err(|e| format!("{text:?}: {e} (or `off`)"))
+}
+
+/// Parses a byte size: a number with an optional K, M, G (powers of 1000) or KiB, MiB,
+/// GiB (powers of 1024) suffix.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 512MiB, 2G, 1000000)"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" => 1000,
+        "M" | "MB" => 1000 * 1000,
+        "G" | "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+    };
+    let bytes = number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes == 0 {
+        return Err("the size must be more than 0".into());
+    }
+    Ok(bytes)
 }
 
 fn parse_pattern(text: &str) -> Result<(String, String), String> {
@@ -84,6 +127,9 @@ enum Command {
         /// Extra redaction rule NAME=REGEX (repeatable).
         #[arg(long = "redact", value_parser = parse_pattern)]
         redact: Vec<(String, String)>,
+        /// Most bytes kept of each of the run's logs.
+        #[arg(long, default_value_t = u64::MAX)]
+        max_log_bytes: u64,
         /// The program and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
@@ -95,11 +141,18 @@ fn main() -> anyhow::Result<()> {
     if let Some(Command::RunTask {
         task_dir,
         redact,
+        max_log_bytes,
         command,
     }) = &cli.command
     {
         let (program, args) = command.split_first().context("run-task needs a program")?;
-        std::process::exit(codexd::runner::run(task_dir, redact, program, args));
+        std::process::exit(codexd::runner::run(
+            task_dir,
+            redact,
+            *max_log_bytes,
+            program,
+            args,
+        ));
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -108,6 +161,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // SAFETY: no other thread has been started yet (the async runtime is built below).
+    let handoff = unsafe { codexd::systemd::Handoff::take_from_env() }?;
     let state_dir = match cli.state_dir {
         Some(dir) => dir,
         None => codexd_api::paths::default_state_dir().context(
@@ -153,13 +208,16 @@ fn main() -> anyhow::Result<()> {
         max_running: cli.max_running,
         default_timeout: cli.default_timeout,
         kill_grace: cli.kill_grace,
+        runtime_dir: cli.runtime_dir.map(absolute).transpose()?,
+        max_log_bytes: cli.max_log_size,
+        idle_timeout: cli.idle_timeout,
         runner_exe: std::env::current_exe().context("cannot find the codexd executable")?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let result = runtime.block_on(codexd::run(config));
+    let result = runtime.block_on(codexd::run_with(config, handoff));
     // Monitors of running tasks are abandoned here on purpose: the runs go on.
     runtime.shutdown_timeout(Duration::from_millis(100));
     if let Err(e) = &result {

@@ -1,8 +1,12 @@
-//! `codexctl daemon status|stop`.
+//! `codexctl daemon status|stop|install|uninstall`.
+
+mod install;
 
 use crate::cmd::print_json;
 use crate::{CmdResult, Ctx, Failure};
 use codexd_client::Client;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Daemon subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -20,51 +24,95 @@ pub enum Command {
         #[arg(long)]
         kill_tasks: bool,
     },
+    /// Run codexd as a service of your user: write the systemd user units (Linux) or the
+    /// launchd agent (macOS) for the codexd beside this codexctl, then enable and start them.
+    Install(install::InstallArgs),
+    /// Stop and remove the service files written by `install`. The state directory and
+    /// running tasks are left alone.
+    Uninstall(install::UninstallArgs),
 }
 
-/// Runs a daemon subcommand. Neither starts a daemon.
+/// Runs a daemon subcommand. None starts a daemon by itself (with socket activation,
+/// connecting to the socket may).
 pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
     let socket = &ctx.connect.socket;
-    let client = Client::connect(socket)
+    let kill_tasks = match command {
+        Command::Install(args) => return install::install(ctx, args).await,
+        Command::Uninstall(args) => return install::uninstall(args),
+        Command::Status { json } => return status(socket, json).await,
+        Command::Stop { kill_tasks } => kill_tasks,
+    };
+    let client = connect(socket).await?;
+    let pid = stop(client, kill_tasks).await?;
+    println!("codexd (pid {pid}) stopped");
+    Ok(())
+}
+
+/// Connects without starting a daemon.
+async fn connect(socket: &Path) -> Result<Client, Failure> {
+    Client::connect(socket)
         .await
-        .map_err(|e| Failure::Usage(format!("{e} (is codexd running?)")))?;
-    match command {
-        Command::Status { json } => {
-            let info = client.version().await?;
-            if json {
-                return print_json(&info);
-            }
-            println!("codexd {} (pid {})", info.version, info.pid);
-            println!("socket     {}", info.socket.display());
-            println!("state dir  {}", info.state_dir.display());
-            println!("codex      {}", info.codex_bin);
-            println!(
-                "tasks      {} running, {} queued (limit {})",
-                info.running, info.queued, info.max_running
-            );
-            println!("up since   {}", info.started_at);
-            Ok(())
-        }
-        Command::Stop { kill_tasks } => {
-            let pid = client.version().await?.pid;
-            match client.shutdown(kill_tasks).await {
-                // The daemon may close the connection before its reply is written.
-                Ok(()) => {}
-                Err(e) if e.is_disconnect() => {}
-                Err(e) => return Err(e.into()),
-            }
-            // The socket disappears when the daemon has exited.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while Client::connect(socket).await.is_ok() {
-                if std::time::Instant::now() > deadline {
-                    return Err(Failure::Refused(format!(
-                        "codexd (pid {pid}) is still answering after 10s"
-                    )));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            println!("codexd (pid {pid}) stopped");
-            Ok(())
-        }
+        .map_err(|e| Failure::Usage(format!("{e} (is codexd running?)")))
+}
+
+/// `daemon status`.
+async fn status(socket: &Path, json: bool) -> CmdResult {
+    let info = connect(socket).await?.version().await?;
+    if json {
+        return print_json(&info);
     }
+    println!("codexd {} (pid {})", info.version, info.pid);
+    println!("socket     {}", info.socket.display());
+    println!("state dir  {}", info.state_dir.display());
+    println!("codex      {}", info.codex_bin);
+    println!(
+        "tasks      {} running, {} queued (limit {})",
+        info.running, info.queued, info.max_running
+    );
+    println!("up since   {}", info.started_at);
+    Ok(())
+}
+
+/// Asks the daemon behind `client` to exit and waits (at most 10 s) until it has; returns
+/// its pid.
+async fn stop(client: Client, kill_tasks: bool) -> Result<u32, Failure> {
+    let pid = client.version().await?.pid;
+    let socket = client.socket().to_path_buf();
+    match client.shutdown(kill_tasks).await {
+        // The daemon may close the connection before its reply is written.
+        Ok(()) => {}
+        Err(e) if e.is_disconnect() => {}
+        Err(e) => return Err(e.into()),
+    }
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon_gone(pid, &socket).await {
+        if Instant::now() > deadline {
+            return Err(Failure::Refused(format!(
+                "codexd (pid {pid}) is still answering after 10s"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(pid)
+}
+
+/// Whether the daemon `pid` has exited. Where `/proc` shows processes, its entry decides
+/// (an exited process that is not reaped yet counts as gone), without connecting: under
+/// socket activation a connection would start the daemon again. Elsewhere, it is gone when
+/// the pid is or its socket no longer answers (a daemon removes its own socket on exit).
+async fn daemon_gone(pid: u32, socket: &Path) -> bool {
+    if Path::new("/proc/self/stat").exists() {
+        return match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the parenthesised command name.
+            Ok(stat) => stat
+                .rfind(')')
+                .is_some_and(|i| stat[i + 1..].trim_start().starts_with(['Z', 'X'])),
+            Err(_) => true,
+        };
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    gone || Client::connect(socket).await.is_err()
 }
