@@ -291,6 +291,9 @@ pub struct Redactor {
     env_labels: Vec<u32>,
     /// Some environment value spans lines: search for values over the whole text.
     env_multiline: bool,
+    /// The trigger literals of the rules and user patterns (without environment values),
+    /// to rebuild `triggers` in [`Redactor::with_env_values`].
+    base_triggers: std::sync::Arc<Vec<Vec<u8>>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -429,7 +432,7 @@ impl Redactor {
         let private_key = build_meta(&[private_key_pattern()])?;
         let secret_name = build_meta(&[format!("^(?:{NAME})$")])?;
 
-        let mut redactor = Redactor {
+        let base = Redactor {
             triggers: AhoCorasick::new(&trigger_patterns)
                 .map_err(|e| RedactError::Engine(e.to_string()))?,
             scan_all,
@@ -442,15 +445,31 @@ impl Redactor {
             env: None,
             env_labels: Vec::new(),
             env_multiline: false,
+            base_triggers: std::sync::Arc::new(trigger_patterns),
         };
+        base.with_env_values(&config.env_values)
+    }
 
-        // Environment values: decided with the built-in rules (and user patterns) above.
-        let mut env_values: Vec<&str> = Vec::new();
-        for (name, value) in &config.env_values {
-            if env_values.contains(&value.as_str()) || !redactor.env_value_is_secret(name, value) {
+    /// This redactor (without its environment values, if it had any) plus the secret
+    /// values among `env_values`. Cheap next to [`Redactor::new`]: the compiled rules are
+    /// shared, only the literal scanners are rebuilt. Used per request by the daemon.
+    pub fn with_env_values(
+        &self,
+        env_values: &[(String, String)],
+    ) -> Result<Redactor, RedactError> {
+        let mut redactor = self.clone();
+        redactor.labels.truncate(redactor.slots.len());
+        redactor.env = None;
+        redactor.env_labels.clear();
+        redactor.env_multiline = false;
+        let mut trigger_patterns: Vec<Vec<u8>> = self.base_triggers.as_ref().clone();
+        // Environment values: decided with the built-in rules (and user patterns).
+        let mut values: Vec<&str> = Vec::new();
+        for (name, value) in env_values {
+            if values.contains(&value.as_str()) || !redactor.env_value_is_secret(name, value) {
                 continue;
             }
-            env_values.push(value);
+            values.push(value);
             redactor.env_labels.push(redactor.labels.len() as u32);
             redactor.labels.push(label_text(&format!("env:{name}")));
             if let Some(esc) = json_escaped(value) {
@@ -458,12 +477,12 @@ impl Redactor {
             }
             trigger_patterns.push(value.as_bytes().to_vec());
         }
-        if !env_values.is_empty() {
-            redactor.env_multiline = env_values.iter().any(|v| v.contains('\n'));
+        if !values.is_empty() {
+            redactor.env_multiline = values.iter().any(|v| v.contains('\n'));
             redactor.env = Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostLongest)
-                    .build(&env_values)
+                    .build(&values)
                     .map_err(|e| RedactError::Engine(e.to_string()))?,
             );
         }
@@ -1638,6 +1657,33 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("`empty`"), "{err}");
+    }
+
+    #[test]
+    fn with_env_values_is_the_same_as_building_with_them() {
+        let env = vec![
+            ("DB_PASSWORD".to_string(), "hunter2-but-longer".to_string()),
+            ("OTHER_TOKEN".to_string(), "tok-0123456789".to_string()),
+        ];
+        let base = Redactor::new(&RedactConfig {
+            extra_patterns: vec![("acme".into(), "acme_[a-z0-9]{8}".into())],
+            env_values: vec![("OLD_SECRET".into(), "old-secret-value-1".into())],
+        })
+        .unwrap();
+        let built = Redactor::new(&RedactConfig {
+            extra_patterns: vec![("acme".into(), "acme_[a-z0-9]{8}".into())],
+            env_values: env.clone(),
+        })
+        .unwrap();
+        let derived = base.with_env_values(&env).unwrap();
+        let text =
+            "pw hunter2-but-longer tok tok-0123456789 key acme_abcd1234 old old-secret-value-1";
+        assert_eq!(derived.redact(text), built.redact(text));
+        assert!(derived.redact(text).contains("[REDACTED:env:DB_PASSWORD]"));
+        // The base's own environment values are not carried over.
+        assert!(derived.redact(text).contains("old-secret-value-1"));
+        let line = r#"{"type":"x","text":"tok-0123456789"}"#;
+        assert_eq!(derived.redact_json_line(line), built.redact_json_line(line));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Service {
     supervisor: Supervisor,
     started_at: Timestamp,
     shutdown: Arc<Notify>,
+    /// The built-in rules and the daemon's patterns, compiled once; each request adds its
+    /// environment values to a copy.
+    base_redactor: std::sync::OnceLock<Result<Redactor, String>>,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -54,6 +57,7 @@ impl Service {
             supervisor,
             started_at: Timestamp::now(),
             shutdown,
+            base_redactor: std::sync::OnceLock::new(),
         }
     }
 
@@ -157,11 +161,22 @@ impl Service {
     /// The redactor for what a request stores: the built-in rules, the daemon's patterns,
     /// and the values of the secret-looking variables the request sets.
     fn request_redactor(&self, env: &BTreeMap<String, String>) -> Result<Redactor, ApiError> {
-        Redactor::new(&RedactConfig {
-            extra_patterns: self.supervisor.config().redact_patterns.clone(),
-            env_values: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        })
-        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))
+        let internal = |message: String| ApiError::new(ErrorKind::Internal, message);
+        let base = self
+            .base_redactor
+            .get_or_init(|| {
+                Redactor::new(&RedactConfig {
+                    extra_patterns: self.supervisor.config().redact_patterns.clone(),
+                    env_values: Vec::new(),
+                })
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| internal(e.clone()))?;
+        let env_values: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        base.with_env_values(&env_values)
+            .map_err(|e| internal(e.to_string()))
     }
 }
 
