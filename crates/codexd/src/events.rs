@@ -167,7 +167,7 @@ fn u64_field(value: &Value, key: &str) -> u64 {
 
 /// Parses one line of `codex exec --json` output.
 pub fn parse_line(line: &str) -> Result<CodexEvent, ParseError> {
-    let value: Value =
+    let mut value: Value =
         serde_json::from_str(line.trim()).map_err(|e| ParseError::NotJson(e.to_string()))?;
     let event_type = value
         .get("type")
@@ -204,10 +204,13 @@ pub fn parse_line(line: &str) -> Result<CodexEvent, ParseError> {
                 "item.updated" => ItemPhase::Updated,
                 _ => ItemPhase::Completed,
             };
-            let item = value.get("item").cloned().unwrap_or(Value::Null);
+            let item = value
+                .get_mut("item")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
             CodexEvent::Item {
                 phase,
-                item: parse_item(&item),
+                item: parse_item(item),
             }
         }
         other => CodexEvent::Unknown {
@@ -217,21 +220,31 @@ pub fn parse_line(line: &str) -> Result<CodexEvent, ParseError> {
     Ok(event)
 }
 
-fn parse_item(item: &Value) -> Item {
-    let id = str_field(item, "id");
-    let item_type = str_field(item, "type");
+/// Moves a string field out of `value` (empty if absent or not a string): large fields
+/// such as a command's output are not copied.
+fn take_str(value: &mut Value, key: &str) -> String {
+    match value.get_mut(key) {
+        Some(Value::String(text)) => std::mem::take(text),
+        _ => String::new(),
+    }
+}
+
+fn parse_item(mut item: Value) -> Item {
+    let item = &mut item;
+    let id = take_str(item, "id");
+    let item_type = take_str(item, "type");
     let kind = match item_type.as_str() {
         "agent_message" => ItemKind::AgentMessage {
-            text: str_field(item, "text"),
+            text: take_str(item, "text"),
         },
         "reasoning" => ItemKind::Reasoning {
-            text: str_field(item, "text"),
+            text: take_str(item, "text"),
         },
         "command_execution" => ItemKind::CommandExecution {
-            command: str_field(item, "command"),
+            command: take_str(item, "command"),
             exit_code: item.get("exit_code").and_then(Value::as_i64),
-            status: str_field(item, "status"),
-            aggregated_output: str_field(item, "aggregated_output"),
+            status: take_str(item, "status"),
+            aggregated_output: take_str(item, "aggregated_output"),
         },
         "file_change" => ItemKind::FileChange {
             changes: item
@@ -244,7 +257,7 @@ fn parse_item(item: &Value) -> Item {
                         .collect()
                 })
                 .unwrap_or_default(),
-            status: str_field(item, "status"),
+            status: take_str(item, "status"),
         },
         "todo_list" => ItemKind::TodoList {
             items: item
@@ -262,15 +275,15 @@ fn parse_item(item: &Value) -> Item {
                 .unwrap_or_default(),
         },
         "mcp_tool_call" => ItemKind::McpToolCall {
-            server: str_field(item, "server"),
-            tool: str_field(item, "tool"),
-            status: str_field(item, "status"),
+            server: take_str(item, "server"),
+            tool: take_str(item, "tool"),
+            status: take_str(item, "status"),
         },
         "web_search" => ItemKind::WebSearch {
-            query: str_field(item, "query"),
+            query: take_str(item, "query"),
         },
         "error" => ItemKind::Error {
-            message: str_field(item, "message"),
+            message: take_str(item, "message"),
         },
         _ => ItemKind::Unknown { item_type },
     };

@@ -51,8 +51,10 @@ impl Hub {
 
     /// Publishes an update to every current subscriber.
     pub fn publish(&self, update: Update) {
-        // No subscribers is fine.
-        let _ = self.tx.send(Arc::new(update));
+        // Nothing is kept when nobody listens (an unwatched run's lines are never copied).
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(update));
+        }
     }
 
     /// A new subscription, receiving updates published from now on.

@@ -59,7 +59,9 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
     instance::private_dir(&config.tasks_root())?;
     let (registry, rebuild_all) = open_registry(&config)?;
     instance::private_dir(&config.registry_path())?;
-    let hub = hub::Hub::new(4096);
+    // The ring holds whole event lines (up to megabytes each); a subscriber that falls
+    // further behind re-reads from the files, so a short ring bounds memory, not data.
+    let hub = hub::Hub::new(256);
     let supervisor = supervisor::Supervisor::new(config.clone(), registry.clone(), hub);
     let (listener, socket_guard) = match handoff.socket {
         Some(activated) => {

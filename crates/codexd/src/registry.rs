@@ -221,7 +221,12 @@ impl Registry {
 
     /// Checks that every record decodes (the start-up consistency check).
     pub fn check(&self) -> Result<usize, RegistryError> {
-        let tasks = self.all()?.len();
+        let mut tasks = 0;
+        for entry in self.tasks.iter() {
+            let (key, bytes) = entry.map_err(self.err("iterate"))?;
+            self.decode(&key, &bytes)?;
+            tasks += 1;
+        }
         for entry in self.results.iter() {
             let (key, bytes) = entry.map_err(self.err("iterate results"))?;
             serde_json::from_slice::<TaskResult>(&bytes).map_err(|source| {
@@ -235,15 +240,18 @@ impl Registry {
         Ok(tasks)
     }
 
-    /// Every task, in no particular order.
-    pub fn all(&self) -> Result<Vec<Task>, RegistryError> {
-        self.tasks
-            .iter()
-            .map(|entry| {
-                let (key, bytes) = entry.map_err(self.err("iterate"))?;
-                self.decode(&key, &bytes)
-            })
-            .collect()
+    /// The tasks for which `keep` is true, decoding one record at a time so that a large
+    /// registry is never held in memory at once.
+    pub fn tasks_where(&self, keep: impl Fn(&Task) -> bool) -> Result<Vec<Task>, RegistryError> {
+        let mut tasks = Vec::new();
+        for entry in self.tasks.iter() {
+            let (key, bytes) = entry.map_err(self.err("iterate"))?;
+            let task = self.decode(&key, &bytes)?;
+            if keep(&task) {
+                tasks.push(task);
+            }
+        }
+        Ok(tasks)
     }
 
     /// Tasks newest first, filtered by state and cwd, one page at a time. The cursor is the

@@ -160,7 +160,10 @@ impl Supervisor {
     /// values held for them on a memory file system. A queued task that needed values that
     /// are gone (the store is on no tmpfs, or the machine rebooted) is marked interrupted.
     pub async fn recover(&self) -> Result<(), RegistryError> {
-        let mut tasks = self.inner.registry.all()?;
+        let mut tasks = self
+            .inner
+            .registry
+            .tasks_where(|t| !t.state.is_terminal())?;
         tasks.sort_by_key(|t| t.created_at);
         let queued: std::collections::HashSet<TaskId> = tasks
             .iter()
@@ -288,14 +291,9 @@ impl Supervisor {
         dry_run: bool,
     ) -> Result<Vec<TaskId>, RegistryError> {
         let now = Timestamp::now();
-        let mut old: Vec<Task> = self
-            .inner
-            .registry
-            .all()?
-            .into_iter()
-            .filter(|t| t.state.is_terminal())
-            .filter(|t| t.finished_at.is_some_and(|at| at.until(now) > older_than))
-            .collect();
+        let mut old: Vec<Task> = self.inner.registry.tasks_where(|t| {
+            t.state.is_terminal() && t.finished_at.is_some_and(|at| at.until(now) > older_than)
+        })?;
         old.sort_by_key(|t| t.finished_at);
         if dry_run {
             return Ok(old.into_iter().map(|t| t.id).collect());
