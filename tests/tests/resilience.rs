@@ -431,15 +431,19 @@ fn idle_and_stalled_connections_are_closed_and_busy_ones_are_kept() {
             let _ = deaf.write_all(&burst);
         })
     };
-    // A waiter with a call in flight for longer than the idle timeout.
+    // Waiters with a call in flight for longer than the idle timeout: more of them than
+    // the daemon has worker threads.
     let id = env.start_task("wait on me", &[]);
-    let waiter = env
-        .codexctl()
-        .args(["wait", &id, "--timeout", "60s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            env.codexctl()
+                .args(["wait", &id, "--timeout", "60s"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
 
     assert!(closed_by_daemon(&mut silent, Duration::from_secs(20)));
     assert!(closed_by_daemon(&mut partial, Duration::from_secs(20)));
@@ -455,13 +459,32 @@ fn idle_and_stalled_connections_are_closed_and_busy_ones_are_kept() {
     assert!(closed_by_daemon(&mut deaf, Duration::from_secs(30)));
     let _ = writer.join();
 
-    // The daemon still serves, and the busy waiter was never cut off.
+    // The waiters are now busy for longer than the idle timeout. The daemon still serves,
+    // and holding them costs no CPU (a busy connection past its idle deadline once made the
+    // daemon spin): over 2 s, well under half a second of CPU.
+    assert!(env.ctl(&["daemon", "status"]).status.success());
+    let pid = env.daemon_pid().unwrap();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 50, "the idle daemon used {used} CPU ticks in 2 s");
     assert!(env.ctl(&["daemon", "status"]).status.success());
     std::fs::write(&gate, "").unwrap();
-    let out = waiter.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("reconnecting"), "{stderr}");
+    for waiter in waiters {
+        let out = waiter.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("reconnecting"), "{stderr}");
+    }
+}
+
+/// CPU time (user + system, in clock ticks) a process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 /// A small tmpfs mounted for the test (needs root); unmounted on drop.

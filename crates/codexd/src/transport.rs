@@ -174,7 +174,14 @@ async fn wait_for_input(
     idle: Duration,
 ) -> Result<std::io::Result<bool>, ()> {
     loop {
-        let deadline = activity.idle_deadline(idle);
+        // While a call or subscription is in flight the connection is not idle, whatever
+        // the time since its last message: look again a whole period later (a deadline in
+        // the past would make this loop spin).
+        let now = Instant::now();
+        let deadline = match activity.idle_deadline(idle) {
+            at if at > now => at,
+            _ => now + idle,
+        };
         match tokio::time::timeout_at(deadline.into(), reader.fill_buf()).await {
             Ok(read) => return Ok(read.map(|bytes| !bytes.is_empty())),
             Err(_) => {
