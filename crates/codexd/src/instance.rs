@@ -39,7 +39,8 @@ impl Drop for SocketGuard {
 }
 
 /// Creates `dir` (and parents) with mode 0700, or checks that an existing one belongs to us
-/// and is private (tightening its mode if it is ours).
+/// and is private (tightening its mode if it is ours, and refusing a shared directory such
+/// as /tmp, which must keep its mode).
 pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -53,6 +54,16 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
             "{} belongs to uid {}, not to this user (uid {uid}): refusing to use it",
             dir.display(),
             meta.uid()
+        );
+    }
+    // A shared directory (world-writable or sticky, like /tmp) is never made private: that
+    // would lock every other user and program out of it.
+    if meta.mode() & 0o1002 != 0 {
+        bail!(
+            "{} is a shared directory (mode {:o}): use a directory of its own, e.g. {}",
+            dir.display(),
+            meta.mode() & 0o7777,
+            dir.join("codexd").display()
         );
     }
     if meta.mode() & 0o077 != 0 {
@@ -195,4 +206,27 @@ pub fn adopt_socket(
             _lock: lock,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_directory_is_refused_and_left_as_it_is() {
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = private_dir(&shared).unwrap_err().to_string();
+        assert!(err.contains("is a shared directory"), "{err}");
+        let mode = std::fs::metadata(&shared).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o1777, "a shared directory keeps its mode");
+        // A directory of ours that is merely too open is tightened.
+        let ours = root.path().join("ours");
+        std::fs::create_dir(&ours).unwrap();
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&ours).unwrap();
+        assert_eq!(std::fs::metadata(&ours).unwrap().mode() & 0o777, 0o700);
+    }
 }
