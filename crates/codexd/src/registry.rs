@@ -1,8 +1,9 @@
 //! The task registry: one sled record per task, plus an index by creation time.
 //!
 //! sled is an index here, not the only copy: each task's directory holds enough to rebuild
-//! its record. Every write is flushed (`flush_async`) before it returns, so a state change is
-//! durable before any client hears about it.
+//! its record. Every write is flushed before it returns, so a state change is durable before
+//! any client hears about it. Flushes use sled's blocking `flush` on the blocking pool:
+//! sled 0.34's `flush_async` can deadlock under concurrent writers (spacejam/sled#1308).
 
 use codexd_api::{ListQuery, Task, TaskId, TaskPage, TaskResult};
 use std::path::{Path, PathBuf};
@@ -126,8 +127,7 @@ impl Registry {
         self.results
             .remove(task.id.as_str())
             .map_err(self.err("remove result"))?;
-        self.db.flush_async().await.map_err(self.err("flush"))?;
-        Ok(())
+        self.flush().await
     }
 
     /// Stores `task` (insert or replace) and flushes to disk before returning.
@@ -146,8 +146,7 @@ impl Registry {
         self.by_created
             .insert(Self::order_key(task), task.id.as_str())
             .map_err(self.err("index"))?;
-        self.db.flush_async().await.map_err(self.err("flush"))?;
-        Ok(())
+        self.flush().await
     }
 
     /// Stores a finished task's full result (flushed with the next [`Registry::save`]).
@@ -305,8 +304,13 @@ impl Registry {
 
     /// Flushes everything to disk.
     pub async fn flush(&self) -> Result<(), RegistryError> {
-        self.db.flush_async().await.map_err(self.err("flush"))?;
-        Ok(())
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(flushed) => flushed.map(|_| ()).map_err(self.err("flush")),
+            Err(join) => Err(self.err("flush")(sled::Error::ReportableBug(format!(
+                "the flush task failed: {join}"
+            )))),
+        }
     }
 
     /// Number of tasks recorded.
