@@ -1,0 +1,169 @@
+//! What /proc says about a process: CPU time (its own, and that of the children it has
+//! reaped) and memory (VmRSS, VmHWM), plus a sampler for the peak RSS over an interval.
+
+use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// CPU seconds of a process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTimes {
+    /// utime + stime of the process itself.
+    pub own: f64,
+    /// cutime + cstime: the children it has waited for (and their waited-for children).
+    pub children: f64,
+}
+
+impl std::ops::Sub for CpuTimes {
+    type Output = CpuTimes;
+
+    /// The CPU used between two readings.
+    fn sub(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            own: self.own - earlier.own,
+            children: self.children - earlier.children,
+        }
+    }
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// Parses the text of `/proc/PID/stat` into CPU times.
+pub fn parse_stat(text: &str) -> anyhow::Result<CpuTimes> {
+    // The command name (field 2) may contain spaces: fields are counted after its ')'.
+    let after = &text[text.rfind(')').context("no ')' in stat")? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // fields[0] is field 3 (state); utime is field 14.
+    let field = |n: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(n - 3)
+            .with_context(|| format!("stat has no field {n}"))?
+            .parse::<u64>()? as f64)
+    };
+    let tick = ticks_per_second();
+    Ok(CpuTimes {
+        own: (field(14)? + field(15)?) / tick,
+        children: (field(16)? + field(17)?) / tick,
+    })
+}
+
+/// CPU times of `pid`.
+pub fn cpu_times(pid: u32) -> anyhow::Result<CpuTimes> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    parse_stat(&text)
+}
+
+/// A `kB` field of `/proc/PID/status`.
+fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    parse_status_kib(&text, key).with_context(|| format!("no {key} in /proc/{pid}/status"))
+}
+
+/// The value in kB of `key` in the text of a status file.
+pub fn parse_status_kib(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// Current resident set (KiB).
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// Peak resident set since the process started (KiB).
+pub fn hwm_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// Samples a process's VmRSS on a thread until stopped; keeps the largest value.
+pub struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid` every `every`.
+    pub fn start(pid: u32, every: Duration) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (s, p) = (stop.clone(), peak.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Ok(kib) = rss_kib(pid) {
+                    p.fetch_max(kib, Ordering::Relaxed);
+                }
+                std::thread::sleep(every);
+            }
+        });
+        RssSampler {
+            stop,
+            peak,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops and returns the peak VmRSS seen (KiB).
+    pub fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock `fake-codex` stamps its exit with.
+pub fn monotonic_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+/// CPU seconds (user + system) of this process's reaped children so far.
+pub fn children_cpu() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_spaces_in_the_name() {
+        let text = "1234 (code x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 30 20 20 0 4 0 1 0 0";
+        let t = parse_stat(text).unwrap();
+        let tick = ticks_per_second();
+        assert!((t.own - 300.0 / tick).abs() < 1e-9);
+        assert!((t.children - 50.0 / tick).abs() < 1e-9);
+    }
+
+    #[test]
+    fn status_fields() {
+        let text = "Name:\tcodexd\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+        assert_eq!(parse_status_kib(text, "VmRSS"), Some(10240));
+        assert_eq!(parse_status_kib(text, "VmHWM"), Some(20480));
+        assert_eq!(parse_status_kib(text, "VmSwap"), None);
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+}
