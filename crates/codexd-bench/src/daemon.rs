@@ -224,22 +224,10 @@ pub async fn until_idle(client: &Client) -> anyhow::Result<()> {
 
 /// Pids of `parent`'s children that have exited but were not reaped.
 pub fn zombie_children(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let mut fields = s[s.rfind(')')? + 1..].split_whitespace();
-                    let state = fields.next()?;
-                    let ppid: u32 = fields.next()?.parse().ok()?;
-                    Some(state == "Z" && ppid == parent)
-                })
-                .unwrap_or(false)
-        })
+    crate::procfs::children(parent)
+        .into_iter()
+        .filter(|(_, state)| state == "Z")
+        .map(|(pid, _)| pid)
         .collect()
 }
 

@@ -34,6 +34,24 @@ fn ticks_per_second() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
+/// The children of `parent`, each with its state letter from /proc/PID/stat (`Z` for a
+/// child that exited and was not reaped).
+pub fn children(parent: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = fields.next()?.to_string();
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (ppid == parent).then_some((pid, state))
+        })
+        .collect()
+}
+
 /// Parses the text of `/proc/PID/stat` into CPU times.
 pub fn parse_stat(text: &str) -> anyhow::Result<CpuTimes> {
     // The command name (field 2) may contain spaces: fields are counted after its ')'.
