@@ -670,10 +670,13 @@ impl Supervisor {
         task.log_bytes = dir.file_len(EVENTS_FILE);
         task.log_truncated |= facts.log_truncated;
         task.pid = None;
-        task.enter(
-            settlement.state,
-            exit.map(|e| e.finished_at).unwrap_or_else(Timestamp::now),
-        );
+        // Without an exit status, the first settling time is recorded so that a record
+        // rebuilt from the files later ends at the same moment.
+        let ended_at = match exit {
+            Some(exit) => exit.finished_at,
+            None => dir.settled_at(Timestamp::now()),
+        };
+        task.enter(settlement.state, ended_at);
         // The result is stored before the terminal state is published, so whoever sees the
         // end can read the result at once. A result already on disk (a record rebuilt from
         // the task's files) is kept: the work tree may have moved on since.

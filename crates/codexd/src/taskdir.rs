@@ -37,6 +37,9 @@ pub const RESULT_FILE: &str = "result.json";
 pub const STOP_FILE: &str = "stop.json";
 /// Written by the runner once codex is started.
 pub const RUN_FILE: &str = "run.json";
+/// When the daemon found a run gone without an exit status (so that a record rebuilt later
+/// gets the same end time).
+pub const ENDED_FILE: &str = "ended.json";
 
 /// An I/O failure on a named file, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +170,13 @@ pub struct StopRecord {
     pub at: Timestamp,
 }
 
+/// When the daemon settled a run that left no exit status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedRecord {
+    /// The time the run was settled.
+    pub at: Timestamp,
+}
+
 /// How the codex process ended, as recorded by the runner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {
@@ -253,6 +263,24 @@ impl TaskDir {
     }
 
     /// Reads a JSON file of the directory; `Ok(None)` if it does not exist.
+    /// The end time of a run that left no exit status: the one recorded by whoever settled
+    /// it first, else `now`, recorded here (best effort: a failed write is logged).
+    pub fn settled_at(&self, now: Timestamp) -> Timestamp {
+        if let Ok(Some(EndedRecord { at })) = self.read_json::<EndedRecord>(ENDED_FILE) {
+            return at;
+        }
+        let record = EndedRecord { at: now };
+        match serde_json::to_vec(&record) {
+            Ok(bytes) => {
+                if let Err(e) = write_atomic(&self.file(ENDED_FILE), &bytes) {
+                    tracing::warn!("{e}");
+                }
+            }
+            Err(e) => tracing::warn!("cannot serialise the end time: {e}"),
+        }
+        now
+    }
+
     fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,
