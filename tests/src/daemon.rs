@@ -310,3 +310,12 @@ impl Drop for TestEnv {
         }
     }
 }
+
+/// A shell command that waits until `gate` exists, then prints `word`: the test creates the
+/// gate when it is ready, so a run's end is decided by the test, not by the machine's speed.
+pub fn wait_for_gate(gate: &Path, word: &str) -> String {
+    format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; echo {word}",
+        gate.display()
+    )
+}

@@ -1,7 +1,7 @@
 //! End to end: the real `codexd` and `codexctl` binaries, the real Codex CLI (pinned
 //! 0.169.0), and a scripted model server on 127.0.0.1.
 
-use codexd_tests::daemon::{TestEnv, eventually, output, task_processes};
+use codexd_tests::daemon::{TestEnv, eventually, output, task_processes, wait_for_gate};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::Value;
 use std::process::Stdio;
@@ -34,15 +34,6 @@ fn event_types(events: &[Value]) -> Vec<String> {
 /// tests run in parallel.
 fn long_sleep(n: u32) -> String {
     format!("sleep {}", 4200 + n)
-}
-
-/// A command that runs until the test creates `gate`, then prints `word`: the test decides
-/// when it ends, so nothing depends on how fast the machine is.
-fn wait_for_gate(gate: &std::path::Path, word: &str) -> String {
-    format!(
-        "while [ ! -e {} ]; do sleep 0.05; done; echo {word}",
-        gate.display()
-    )
 }
 
 fn long_sleep_alive(command: &str) -> bool {

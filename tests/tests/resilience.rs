@@ -6,7 +6,7 @@
 //! a particular event stream use a small fake `codex` script; the restart tests use the real
 //! Codex CLI against the loopback model server.
 
-use codexd_tests::daemon::{TestEnv, eventually, output};
+use codexd_tests::daemon::{TestEnv, eventually, output, wait_for_gate};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -24,14 +24,6 @@ fn env_with(scenarios: Vec<Scenario>) -> TestEnv {
 
 fn state(task: &Value) -> &str {
     task["state"].as_str().unwrap_or("?")
-}
-
-/// A shell command that waits until `gate` exists (the test opens it when it is ready).
-fn wait_for_gate(gate: &Path) -> String {
-    format!(
-        "while [ ! -e {} ]; do sleep 0.05; done; echo gate-open",
-        gate.display()
-    )
 }
 
 /// A private directory on a memory file system for held values, if the machine has one.
@@ -106,7 +98,7 @@ fn two_runs_and_a_queued_task_survive(signal: libc::c_int) {
         Scenario::new(
             "[held]",
             vec![
-                Step::shell(wait_for_gate(&gate)),
+                Step::shell(wait_for_gate(&gate, "gate-open")),
                 Step::message("held run finished"),
             ],
         ),

@@ -47,11 +47,6 @@ impl PendingStore {
         }
     }
 
-    /// A store that holds nothing.
-    pub fn disabled() -> PendingStore {
-        PendingStore { dir: None }
-    }
-
     /// True when held values survive a daemon restart.
     pub fn is_enabled(&self) -> bool {
         self.dir.is_some()

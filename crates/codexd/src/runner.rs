@@ -155,13 +155,8 @@ impl LogBudget {
         ))
     }
 
-    /// Notes that an event line too long to read whole was dropped: the log is truncated
-    /// from here on. Returns the truncation marker the first time.
-    fn drop_overlong_event(&mut self) -> Option<String> {
-        self.start_truncating()
-    }
-
-    /// Marks the log truncated; returns the marker event to write the first time.
+    /// Marks the log truncated (also when an event line too long to read whole is dropped);
+    /// returns the marker event to write the first time.
     fn start_truncating(&mut self) -> Option<String> {
         if self.truncated {
             return None;
@@ -259,7 +254,7 @@ fn copy_lines(
         };
         let admitted: Vec<String> = if !whole {
             match kind {
-                LineKind::JsonEvents => budget.drop_overlong_event().into_iter().collect(),
+                LineKind::JsonEvents => budget.start_truncating().into_iter().collect(),
                 LineKind::Text => budget
                     .admit_text("[codexd: a line too long to keep was dropped]".into())
                     .into_iter()
