@@ -266,12 +266,18 @@ fn fifty_crash_rounds_lose_no_acknowledged_task_and_leave_none_running() {
                     .unwrap()
             })
             .collect();
-        // The crash lands somewhere in the burst: before, during or after the starts.
-        std::thread::sleep(Duration::from_millis(next() % 600));
-        env.kill_daemon().unwrap();
+        // The crash lands after a random number (0 to 6) of the starts have been answered,
+        // the others being in flight: before, inside or after the burst.
+        let answered_before_crash = (next() % 7) as usize;
         let before = acknowledged.len();
-        for starter in starters {
-            let out = starter.wait_with_output().unwrap();
+        let mut outputs = Vec::new();
+        let mut starters = starters.into_iter();
+        for starter in starters.by_ref().take(answered_before_crash) {
+            outputs.push(starter.wait_with_output().unwrap());
+        }
+        env.kill_daemon().unwrap();
+        outputs.extend(starters.map(|s| s.wait_with_output().unwrap()));
+        for out in outputs {
             if out.status.success() {
                 let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
                 assert_eq!(id.len(), 8, "{id:?}");
