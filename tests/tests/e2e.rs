@@ -496,7 +496,10 @@ fn a_second_daemon_is_refused_and_the_first_keeps_serving() {
 #[test]
 fn socket_and_state_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let mut env = env_with(vec![Scenario::new("[p]", vec![Step::message("p")])]);
+    let mut env = env_with(vec![Scenario::new(
+        "[p]",
+        vec![Step::shell("touch made-by-codex.txt"), Step::message("p")],
+    )]);
     env.start_daemon(&[]).unwrap();
     let id = env.start_task("[p] x", &[]);
     assert_eq!(env.wait(&[&id]).0, 0);
@@ -509,6 +512,33 @@ fn socket_and_state_are_private() {
     for file in ["request.json", "events.jsonl", "stderr.log", "exit.json"] {
         assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
     }
+    // Every file and directory of the state dir, sled's included, is the owner's alone.
+    let mut pending = vec![env.state_dir.clone()];
+    let mut seen = 0;
+    while let Some(path) = pending.pop() {
+        assert_eq!(
+            mode(&path) & 0o077,
+            0,
+            "{} is open to others",
+            path.display()
+        );
+        seen += 1;
+        if path.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(seen > 10, "only {seen} paths in the state dir");
+    // Codex itself works with the user's umask, not the daemon's owner-only one.
+    // SAFETY: umask(2) swaps the mask; it is put back at once.
+    let user_umask = unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        mask
+    };
+    assert_eq!(
+        mode(&env.work.join("made-by-codex.txt")),
+        0o666 & !(user_umask as u32) & 0o777
+    );
 }
 
 #[test]

@@ -154,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             args,
         ));
     }
+    codexd::process::restrict_umask();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -9,6 +9,23 @@ use std::time::Duration;
 /// processes of a task can be found even when they left its process group.
 pub const TASK_MARKER_ENV: &str = "CODEXD_TASK_ID";
 
+/// The umask the daemon was started with, given back to every run.
+static USER_UMASK: std::sync::OnceLock<libc::mode_t> = std::sync::OnceLock::new();
+
+/// Makes every file the daemon creates owner-only (sled's files among them, which take no
+/// mode of ours), and keeps the user's umask for the runs: codex must create files in the
+/// user's work tree with the user's own umask. Call once, at daemon start-up.
+pub fn restrict_umask() {
+    // SAFETY: umask(2) only swaps the process's file mode mask.
+    let user = unsafe { libc::umask(0o077) };
+    let _ = USER_UMASK.set(user);
+}
+
+/// The umask to give a run: the user's, if [`restrict_umask`] changed it.
+pub fn user_umask() -> Option<libc::mode_t> {
+    USER_UMASK.get().copied()
+}
+
 /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`).
 pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -73,6 +90,34 @@ pub fn marked_processes(task_id: &str) -> Vec<u32> {
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me && is_task_process(pid, task_id))
         .collect()
+}
+
+/// Every live process that carries a task marker, by task id: one pass over `/proc` for
+/// many tasks (start-up recovery), instead of one pass per task.
+pub fn processes_by_task() -> std::collections::HashMap<String, Vec<u32>> {
+    let mut found: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    let me = std::process::id();
+    let prefix = format!("{TASK_MARKER_ENV}=");
+    for pid in entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let marker = env
+            .split(|&b| b == 0)
+            .find_map(|var| var.strip_prefix(prefix.as_bytes()));
+        if let Some(id) = marker.and_then(|id| std::str::from_utf8(id).ok())
+            && is_same_process_alive(pid, None)
+        {
+            found.entry(id.to_owned()).or_default().push(pid);
+        }
+    }
+    found
 }
 
 /// True if `pid` is alive (not a zombie) and carries `CODEXD_TASK_ID=<task_id>` in its
@@ -168,10 +213,65 @@ mod tests {
             .env(TASK_MARKER_ENV, &marker)
             .spawn()
             .unwrap();
+        // `spawn` returns once the child has called execve, but the kernel fills in the new
+        // program's environment (what /proc/PID/environ shows) a moment later: wait for it.
+        let environ = format!("/proc/{}/environ", child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read(&environ).map_or(true, |env| env.is_empty()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child environment never appeared"
+            );
+            std::thread::yield_now();
+        }
         assert_eq!(marked_processes(&marker), vec![child.id()]);
         assert_eq!(kill_marked_processes(&marker), 1);
         let status = child.wait().unwrap();
         assert!(!status.success());
         assert!(marked_processes(&marker).is_empty());
+    }
+
+    #[test]
+    fn processes_are_grouped_by_their_marker() {
+        let markers = [
+            format!("group-a{}", std::process::id()),
+            format!("group-b{}", std::process::id()),
+        ];
+        let mut children: Vec<_> = [&markers[0], &markers[0], &markers[1]]
+            .iter()
+            .map(|marker| {
+                std::process::Command::new("sleep")
+                    .arg("30")
+                    .env(TASK_MARKER_ENV, marker)
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // As above: the environment shows up a moment after spawn returns.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let grouped = loop {
+            let grouped = processes_by_task();
+            let count = |m: &String| grouped.get(m).map_or(0, Vec::len);
+            if count(&markers[0]) == 2 && count(&markers[1]) == 1 {
+                break grouped;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "markers never all seen: {grouped:?}"
+            );
+            std::thread::yield_now();
+        };
+        let mut a = grouped[&markers[0]].clone();
+        a.sort_unstable();
+        let mut expected = vec![children[0].id(), children[1].id()];
+        expected.sort_unstable();
+        assert_eq!(a, expected);
+        assert_eq!(grouped[&markers[1]], vec![children[2].id()]);
+        for child in &mut children {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let after = processes_by_task();
+        assert!(!after.contains_key(&markers[0]) && !after.contains_key(&markers[1]));
     }
 }

@@ -1,12 +1,20 @@
 //! The task registry: one sled record per task, plus an index by creation time.
 //!
 //! sled is an index here, not the only copy: each task's directory holds enough to rebuild
-//! its record. Every write is flushed before it returns, so a state change is durable before
-//! any client hears about it. Flushes use sled's blocking `flush` on the blocking pool:
-//! sled 0.34's `flush_async` can deadlock under concurrent writers (spacejam/sled#1308).
+//! its record, and a finished task's result lives only in its `result.json`. Every write is
+//! flushed before it returns, so a state change is durable before any client hears about it.
+//!
+//! Flushes go through one flusher thread (group commit): a writer queues itself and waits;
+//! the thread takes every writer queued so far, runs sled's blocking `flush` once, and
+//! answers them all, so concurrent writers share a flush instead of each paying for one.
+//! sled 0.34's `flush_async` is never used: it can deadlock under concurrent writers
+//! (spacejam/sled#1308).
 
-use codexd_api::{ListQuery, Task, TaskId, TaskPage, TaskResult};
+use codexd_api::{ListQuery, Task, TaskId, TaskPage};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use tokio::sync::oneshot;
 
 /// Registry failures, with the database path and the operation.
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +68,81 @@ pub enum Resolved {
 #[derive(Clone)]
 pub struct Registry {
     path: PathBuf,
-    db: sled::Db,
     tasks: sled::Tree,
     by_created: sled::Tree,
-    results: sled::Tree,
+    flusher: Arc<Flusher>,
 }
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
+
+/// sled's page cache. The registry is read one record at a time (lists read a page of 50),
+/// so a small cache serves it; sled's default (1 GiB) or a large one only grows the daemon.
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// A writer waiting for the next flush.
+type FlushWaiter = oneshot::Sender<Result<(), sled::Error>>;
+
+/// The group-commit flusher: one thread, fed through a channel, that owns the flushes.
+struct Flusher {
+    /// `None` only while dropping, so that the thread sees the channel close.
+    waiters: Option<mpsc::Sender<FlushWaiter>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Flushes run so far.
+    flushes: Arc<AtomicU64>,
+}
+
+impl Flusher {
+    /// Starts the flusher thread for `db`.
+    fn start(db: sled::Db) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<FlushWaiter>();
+        let flushes = Arc::new(AtomicU64::new(0));
+        let counter = flushes.clone();
+        let thread = std::thread::Builder::new()
+            .name("registry-flush".into())
+            .spawn(move || {
+                // Every writer queued when a flush starts has finished its writes, so one
+                // flush covers them all; writers that arrive during it wait for the next.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter());
+                    let flushed = db.flush().map(|_| ());
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    for waiter in batch {
+                        let _ = waiter.send(flushed.clone());
+                    }
+                }
+            })?;
+        Ok(Flusher {
+            waiters: Some(tx),
+            thread: Some(thread),
+            flushes,
+        })
+    }
+
+    /// Waits until every write made before this call is on disk.
+    async fn flush(&self) -> Result<(), sled::Error> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || sled::Error::ReportableBug("the registry flusher thread is gone".into());
+        self.waiters
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(tx)
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+impl Drop for Flusher {
+    /// Stops the thread and waits for it, so that the database is closed (and can be opened
+    /// again, or moved aside) once the last registry handle is gone.
+    fn drop(&mut self) {
+        self.waiters = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 impl Registry {
     /// Opens (or creates) the registry at `path`.
@@ -78,19 +153,22 @@ impl Registry {
         };
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(8 * 1024 * 1024)
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(100))
             .open()
             .map_err(sled_err("open"))?;
         let tasks = db.open_tree("tasks").map_err(sled_err("open tree"))?;
         let by_created = db.open_tree("by_created").map_err(sled_err("open tree"))?;
-        let results = db.open_tree("results").map_err(sled_err("open tree"))?;
+        // Registries written before results moved to `result.json` kept a copy here.
+        db.drop_tree("results")
+            .map_err(sled_err("drop the old results tree"))?;
+        let flusher = Flusher::start(db)
+            .map_err(|e| sled_err("start the flusher thread")(sled::Error::Io(e)))?;
         Ok(Registry {
             path: path.to_path_buf(),
-            db,
             tasks,
             by_created,
-            results,
+            flusher: Arc::new(flusher),
         })
     }
 
@@ -116,7 +194,7 @@ impl Registry {
         key
     }
 
-    /// Removes a task's record, index entry and result, and flushes.
+    /// Removes a task's record and index entry, and flushes.
     pub async fn remove(&self, task: &Task) -> Result<(), RegistryError> {
         self.tasks
             .remove(task.id.as_str())
@@ -124,14 +202,18 @@ impl Registry {
         self.by_created
             .remove(Self::order_key(task))
             .map_err(self.err("remove index"))?;
-        self.results
-            .remove(task.id.as_str())
-            .map_err(self.err("remove result"))?;
         self.flush().await
     }
 
     /// Stores `task` (insert or replace) and flushes to disk before returning.
     pub async fn save(&self, task: &Task) -> Result<(), RegistryError> {
+        self.save_unflushed(task)?;
+        self.flush().await
+    }
+
+    /// Stores `task` (insert or replace) without waiting for the disk: for bulk writes that
+    /// end with one [`Registry::flush`].
+    pub fn save_unflushed(&self, task: &Task) -> Result<(), RegistryError> {
         let mut stored = task.clone();
         // Derived at read time from the live queue; never stored.
         stored.queue_position = None;
@@ -146,40 +228,7 @@ impl Registry {
         self.by_created
             .insert(Self::order_key(task), task.id.as_str())
             .map_err(self.err("index"))?;
-        self.flush().await
-    }
-
-    /// Stores a finished task's full result (flushed with the next [`Registry::save`]).
-    pub fn save_result(&self, id: &TaskId, result: &TaskResult) -> Result<(), RegistryError> {
-        let bytes = serde_json::to_vec(result).map_err(|source| RegistryError::Corrupt {
-            path: self.path.clone(),
-            key: id.to_string(),
-            source,
-        })?;
-        self.results
-            .insert(id.as_str(), bytes)
-            .map_err(self.err("insert result"))?;
         Ok(())
-    }
-
-    /// A finished task's full result.
-    pub fn get_result(&self, id: &TaskId) -> Result<Option<TaskResult>, RegistryError> {
-        match self
-            .results
-            .get(id.as_str())
-            .map_err(self.err("get result"))?
-        {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|source| RegistryError::Corrupt {
-                        path: self.path.clone(),
-                        key: format!("result {id}"),
-                        source,
-                    })
-            }
-            None => Ok(None),
-        }
     }
 
     /// The task with exactly this id.
@@ -225,16 +274,6 @@ impl Registry {
             let (key, bytes) = entry.map_err(self.err("iterate"))?;
             self.decode(&key, &bytes)?;
             tasks += 1;
-        }
-        for entry in self.results.iter() {
-            let (key, bytes) = entry.map_err(self.err("iterate results"))?;
-            serde_json::from_slice::<TaskResult>(&bytes).map_err(|source| {
-                RegistryError::Corrupt {
-                    path: self.path.clone(),
-                    key: format!("result {}", String::from_utf8_lossy(&key)),
-                    source,
-                }
-            })?;
         }
         Ok(tasks)
     }
@@ -302,15 +341,16 @@ impl Registry {
         Ok(TaskPage { tasks, next_cursor })
     }
 
-    /// Flushes everything to disk.
+    /// Waits until every write made before the call is on disk (shared with concurrent
+    /// writers: see the module comment).
     pub async fn flush(&self) -> Result<(), RegistryError> {
-        let db = self.db.clone();
-        match tokio::task::spawn_blocking(move || db.flush()).await {
-            Ok(flushed) => flushed.map(|_| ()).map_err(self.err("flush")),
-            Err(join) => Err(self.err("flush")(sled::Error::ReportableBug(format!(
-                "the flush task failed: {join}"
-            )))),
-        }
+        self.flusher.flush().await.map_err(self.err("flush"))
+    }
+
+    /// How many flushes reached the disk since the registry was opened (each may cover many
+    /// writers' saves).
+    pub fn flush_count(&self) -> u64 {
+        self.flusher.flushes.load(Ordering::Relaxed)
     }
 
     /// Number of tasks recorded.
@@ -407,6 +447,34 @@ mod tests {
             .unwrap();
         assert_eq!(other.tasks.len(), 1);
         assert_eq!(other.tasks[0].state, TaskState::Succeeded);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_saves_share_flushes_and_all_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let reg = Registry::open(&path).unwrap();
+            let saves: Vec<_> = (0..200u64)
+                .map(|i| {
+                    let reg = reg.clone();
+                    tokio::spawn(async move { reg.save(&task(&format!("t{i:07}"), i, "/w")).await })
+                })
+                .collect();
+            for save in saves {
+                save.await.unwrap().unwrap();
+            }
+            let flushes = reg.flush_count();
+            assert!(
+                (1..200).contains(&flushes),
+                "200 concurrent saves took {flushes} flushes"
+            );
+        }
+        // The last handle is gone: the flusher thread has stopped and the database is
+        // closed, so it opens again at once.
+        let reg = Registry::open(&path).unwrap();
+        assert_eq!(reg.len(), 200);
+        assert_eq!(reg.check().unwrap(), 200);
     }
 
     #[tokio::test]

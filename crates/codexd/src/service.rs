@@ -376,10 +376,7 @@ impl CodexdApiServer for Service {
         let id = self.resolve(&id)?;
         let task = self.load(&id).await?;
         let stored = if task.state.is_terminal() {
-            self.supervisor
-                .registry()
-                .get_result(&id)
-                .map_err(storage)?
+            self.supervisor.stored_result(&id).map_err(storage)?
         } else {
             None
         };

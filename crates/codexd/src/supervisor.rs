@@ -171,44 +171,27 @@ impl Supervisor {
             .map(|t| t.id.clone())
             .collect();
         self.pending().sweep(|id| queued.contains(id));
+        // Processes of queued tasks: runs an earlier daemon was starting when it died.
+        let mut marked = if queued.is_empty() {
+            Default::default()
+        } else {
+            process::processes_by_task()
+        };
         for mut task in tasks {
             let mut held = match task.state {
                 TaskState::Queued => self.pending().take(&task.id),
                 _ => None,
             };
-            match task.state {
-                TaskState::Running => {
-                    let alive = task.pid.is_some_and(|pid| {
-                        process::is_same_process_alive(pid, task.pid_start_time)
-                    });
-                    if let (true, Some(pid)) = (alive, task.pid) {
-                        tracing::info!(task = %task.id, pid, "re-adopting a run left by an earlier daemon");
-                        let proc = RunProcess::Adopted {
-                            pid,
-                            start: task.pid_start_time,
-                        };
-                        let (tx, rx) = mpsc::unbounded_channel();
-                        self.inner
-                            .sched
-                            .lock()
-                            .await
-                            .running
-                            .insert(task.id.clone(), RunControl { stop: tx });
-                        let this = self.clone();
-                        tokio::spawn(async move { this.monitor(task, proc, rx).await });
-                    } else {
-                        let dir = TaskDir::new(&self.inner.config.tasks_root(), &task.id);
-                        let facts = read_all_facts(&dir);
-                        let exit = dir.read_exit().unwrap_or_else(|e| {
-                            tracing::warn!(task = %task.id, "{e}");
-                            None
-                        });
-                        let stop = dir.read_stop().ok().flatten().map(|s| s.reason);
-                        self.finish(&mut task, &dir, &facts, exit.as_ref(), stop)
-                            .await?;
-                        tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");
-                    }
+            if task.state == TaskState::Queued {
+                let dir = TaskDir::new(&self.inner.config.tasks_root(), &task.id);
+                let stray = marked.remove(task.id.as_str()).unwrap_or_default();
+                if self.was_launched(&mut task, &dir, &stray).await? {
+                    self.adopt_or_settle(task).await?;
+                    continue;
                 }
+            }
+            match task.state {
+                TaskState::Running => self.adopt_or_settle(task).await?,
                 TaskState::Queued if held.is_some() || !needs_held_values(&task) => {
                     // Either its held values survived, or nothing of the request was held
                     // only in memory and it can start as stored.
@@ -240,6 +223,85 @@ impl Supervisor {
         Ok(())
     }
 
+    /// A task recorded as running: re-adopted if its run's supervisor is still alive (same
+    /// pid, same start time), else settled from the files its run left.
+    async fn adopt_or_settle(&self, task: Task) -> Result<(), RegistryError> {
+        let mut task = task;
+        let alive = task
+            .pid
+            .is_some_and(|pid| process::is_same_process_alive(pid, task.pid_start_time));
+        if let (true, Some(pid)) = (alive, task.pid) {
+            tracing::info!(task = %task.id, pid, "re-adopting a run left by an earlier daemon");
+            let proc = RunProcess::Adopted {
+                pid,
+                start: task.pid_start_time,
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.inner
+                .sched
+                .lock()
+                .await
+                .running
+                .insert(task.id.clone(), RunControl { stop: tx });
+            let this = self.clone();
+            tokio::spawn(async move { this.monitor(task, proc, rx).await });
+        } else {
+            let dir = TaskDir::new(&self.inner.config.tasks_root(), &task.id);
+            let facts = read_all_facts(&dir);
+            let exit = dir.read_exit().unwrap_or_else(|e| {
+                tracing::warn!(task = %task.id, "{e}");
+                None
+            });
+            let stop = dir.read_stop().ok().flatten().map(|s| s.reason);
+            self.finish(&mut task, &dir, &facts, exit.as_ref(), stop)
+                .await?;
+            tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");
+        }
+        Ok(())
+    }
+
+    /// For a task recorded as queued: true if an earlier daemon had already started its run
+    /// and died before recording that (its supervisor wrote `run.json` or `exit.json`).
+    /// The task is then recorded as running, with the supervisor's pid, so that it is
+    /// adopted or settled and never started a second time. A run caught before it wrote
+    /// `run.json` (its processes are `marked`) is killed, as its supervisor cannot be told
+    /// apart from its other processes yet, and the task is queued again.
+    async fn was_launched(
+        &self,
+        task: &mut Task,
+        dir: &TaskDir,
+        marked: &[u32],
+    ) -> Result<bool, RegistryError> {
+        let run = dir.read_run().unwrap_or_else(|e| {
+            tracing::warn!(task = %task.id, "{e}");
+            None
+        });
+        let exited = dir.file(taskdir::EXIT_FILE).exists();
+        if run.is_none() && !exited {
+            if !marked.is_empty() {
+                tracing::warn!(task = %task.id, processes = marked.len(), "killing a run that an earlier daemon was starting; queued again");
+                for _ in 0..50 {
+                    if process::kill_marked_processes(task.id.as_str()) == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            return Ok(false);
+        }
+        let started_at = run.as_ref().map_or_else(Timestamp::now, |r| r.started_at);
+        if let Some(run) = &run
+            && process::is_task_process(run.runner_pid, task.id.as_str())
+        {
+            task.pid = Some(run.runner_pid);
+            task.pid_start_time = process::start_time(run.runner_pid);
+        }
+        tracing::info!(task = %task.id, "an earlier daemon started this run without recording it");
+        task.enter(TaskState::Running, started_at);
+        self.commit(task).await?;
+        Ok(true)
+    }
+
     /// Restores registry records from the task directories: every one when `all`, else only
     /// those the registry lacks (writes lost with a crash). Returns how many were restored.
     /// Run [`Supervisor::recover`] afterwards to adopt or settle the restored runs.
@@ -264,13 +326,7 @@ impl Supervisor {
             let dir = TaskDir::at(path.clone());
             match crate::rebuild::rebuild_record(&dir) {
                 Ok(Some(task)) => {
-                    let result = std::fs::read(dir.file(RESULT_FILE))
-                        .ok()
-                        .and_then(|bytes| serde_json::from_slice::<TaskResult>(&bytes).ok());
-                    if let Some(result) = result {
-                        self.inner.registry.save_result(&id, &result)?;
-                    }
-                    self.inner.registry.save(&task).await?;
+                    self.inner.registry.save_unflushed(&task)?;
                     restored += 1;
                 }
                 Ok(None) => {
@@ -279,6 +335,7 @@ impl Supervisor {
                 Err(e) => tracing::warn!("cannot restore task {id}: {e}"),
             }
         }
+        self.inner.registry.flush().await?;
         Ok(restored)
     }
 
@@ -367,6 +424,10 @@ impl Supervisor {
     }
 
     /// Records a new task (request file, then registry) and queues it.
+    ///
+    /// The scheduler lock is not held while the task is recorded, so that concurrent starts
+    /// share registry flushes. A task recorded while a shutdown begins is still queued: it
+    /// is in the registry as `queued`, and the next daemon starts it.
     pub async fn submit(
         &self,
         request: taskdir::StoredRequest,
@@ -374,22 +435,22 @@ impl Supervisor {
     ) -> Result<Task, ApiError> {
         let dir = TaskDir::new(&self.inner.config.tasks_root(), &request.id);
         let task = request.new_task();
+        if !self.inner.sched.lock().await.accepting {
+            return Err(ApiError::new(
+                ErrorKind::ShuttingDown,
+                "codexd is shutting down and accepts no new tasks",
+            ));
+        }
+        dir.create(&request)
+            .map_err(|e| storage(format!("cannot record the task: {e}")))?;
+        if needs_held_values(&task) || !env.remove.is_empty() {
+            self.pending().hold(&task.id, &env);
+        }
+        self.commit(&task)
+            .await
+            .map_err(|e| storage(format!("cannot record the task: {e}")))?;
         {
             let mut sched = self.inner.sched.lock().await;
-            if !sched.accepting {
-                return Err(ApiError::new(
-                    ErrorKind::ShuttingDown,
-                    "codexd is shutting down and accepts no new tasks",
-                ));
-            }
-            dir.create(&request)
-                .map_err(|e| storage(format!("cannot record the task: {e}")))?;
-            if needs_held_values(&task) || !env.remove.is_empty() {
-                self.pending().hold(&task.id, &env);
-            }
-            self.commit(&task)
-                .await
-                .map_err(|e| storage(format!("cannot record the task: {e}")))?;
             sched.queue.push_back(task.id.clone());
             sched.envs.insert(task.id.clone(), env);
         }
@@ -579,14 +640,22 @@ impl Supervisor {
         if stop.is_some() {
             // Anything of the task still alive: its group, then anything that left the group
             // but carries the task's marker in its environment. A process may fork while it
-            // is being swept, so sweep until a pass finds nothing (bounded).
+            // is being swept, and a child caught inside execve shows an empty environment
+            // for a moment, so sweep until two passes in a row, 20 ms apart, find nothing
+            // (bounded).
             let _ = process::signal_group(pid, libc::SIGKILL);
+            let mut empty_passes = 0;
             for _ in 0..50 {
                 let killed = process::kill_marked_processes(task.id.as_str());
                 if killed == 0 {
-                    break;
+                    empty_passes += 1;
+                    if empty_passes == 2 {
+                        break;
+                    }
+                } else {
+                    empty_passes = 0;
+                    tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
                 }
-                tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -695,8 +764,13 @@ impl Supervisor {
             }
             Err(e) => tracing::warn!(task = %task.id, "cannot serialise the result: {e}"),
         }
-        self.inner.registry.save_result(&task.id, &result)?;
         self.commit(task).await
+    }
+
+    /// The full result recorded when a task ended (its `result.json`); `Ok(None)` if it has
+    /// none (not ended, or ended before results were kept).
+    pub fn stored_result(&self, id: &TaskId) -> Result<Option<TaskResult>, taskdir::FileError> {
+        TaskDir::new(&self.inner.config.tasks_root(), id).read_result()
     }
 
     /// Computes a task's full result from its event log; with `diffstat`, also snapshots
@@ -720,7 +794,7 @@ impl Supervisor {
         let previous = task
             .parent
             .as_ref()
-            .and_then(|parent| self.inner.registry.get_result(parent).ok().flatten())
+            .and_then(|parent| self.stored_result(parent).ok().flatten())
             .and_then(|parent| parent.thread_usage);
         let stat = match (&task.git_base_tree, diffstat) {
             (Some(base), true) => match gitsnap::snapshot(&task.cwd, dir.path()).await {
@@ -905,12 +979,17 @@ fn spawn_runner(
     }
     cmd.envs(&env.set);
     cmd.env(process::TASK_MARKER_ENV, task.id.as_str());
-    // SAFETY: setsid is async-signal-safe; it detaches the run into its own session and
-    // process group, so it can be signalled as a whole and outlive the daemon.
+    let umask = process::user_umask();
+    // SAFETY: setsid and umask are async-signal-safe. setsid detaches the run into its own
+    // session and process group, so it can be signalled as a whole and outlive the daemon;
+    // the run gets the user's umask back (the daemon's own is owner-only).
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(mask) = umask {
+                libc::umask(mask);
             }
             Ok(())
         });
@@ -921,4 +1000,137 @@ fn spawn_runner(
             config.runner_exe.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Recovery of runs that an earlier daemon started but died before recording.
+    use super::*;
+    use crate::taskdir::{ExitRecord, RUN_FILE, RunRecord, StoredRequest, write_atomic};
+
+    /// A supervisor over a fresh state directory that never starts a run itself.
+    fn idle_supervisor(state: &Path) -> Supervisor {
+        let config = Config {
+            socket: state.join("codexd.sock"),
+            state_dir: state.to_path_buf(),
+            codex_bin: "/nonexistent/codex".into(),
+            max_running: 0,
+            default_timeout: None,
+            kill_grace: Duration::from_millis(100),
+            runner_exe: "/nonexistent/codexd".into(),
+            redact_patterns: vec![],
+            rebuild_registry: false,
+            retention: None,
+            runtime_dir: Some(state.join("runtime")),
+            max_log_bytes: 1 << 20,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let registry = Registry::open(&config.registry_path()).unwrap();
+        Supervisor::new(Arc::new(config), registry, Hub::new(16))
+    }
+
+    /// Records `id` as queued, with its directory, as `submit` leaves it.
+    async fn queued(sup: &Supervisor, id: &str) -> TaskDir {
+        let request = StoredRequest::for_test(id, "/", Timestamp::now());
+        let dir = TaskDir::new(&sup.config().tasks_root(), &request.id);
+        std::fs::create_dir_all(sup.config().tasks_root()).unwrap();
+        dir.create(&request).unwrap();
+        sup.registry().save(&request.new_task()).await.unwrap();
+        dir
+    }
+
+    /// A stand-in for a run's supervisor process: `sleep`, carrying the task's marker.
+    fn marked_sleep(id: &str) -> std::process::Child {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(process::TASK_MARKER_ENV, id)
+            .spawn()
+            .unwrap();
+        // The environment shows in /proc a moment after spawn returns.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !process::is_task_process(child.id(), id) {
+            assert!(std::time::Instant::now() < deadline, "marker never seen");
+            std::thread::yield_now();
+        }
+        child
+    }
+
+    fn state_of(sup: &Supervisor, id: &str) -> Task {
+        sup.registry()
+            .get(&TaskId::from_stored(id))
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_queued_record_whose_run_had_started_is_adopted_not_started_again() {
+        let state = tempfile::tempdir().unwrap();
+        let sup = idle_supervisor(state.path());
+        let (live, ended, starting, waiting) = ("aaaa1111", "bbbb2222", "cccc3333", "dddd4444");
+
+        // A run alive with its run.json: the daemon died between spawn and commit.
+        let live_dir = queued(&sup, live).await;
+        let mut live_runner = marked_sleep(live);
+        let run = RunRecord {
+            runner_pid: live_runner.id(),
+            codex_pid: live_runner.id(),
+            started_at: Timestamp::now(),
+        };
+        write_atomic(&live_dir.file(RUN_FILE), &serde_json::to_vec(&run).unwrap()).unwrap();
+
+        // A run that also ended while no daemon watched: exit.json says how.
+        let ended_dir = queued(&sup, ended).await;
+        let exit = ExitRecord {
+            code: Some(3),
+            signal: None,
+            spawn_error: None,
+            finished_at: Timestamp::now(),
+        };
+        write_atomic(
+            &ended_dir.file(taskdir::EXIT_FILE),
+            &serde_json::to_vec(&exit).unwrap(),
+        )
+        .unwrap();
+
+        // A run caught before it wrote run.json: killed, and the task queued again.
+        queued(&sup, starting).await;
+        let mut starting_runner = marked_sleep(starting);
+
+        // A plain queued task: queued again, untouched.
+        queued(&sup, waiting).await;
+
+        sup.recover().await.unwrap();
+
+        let adopted = state_of(&sup, live);
+        assert_eq!(adopted.state, TaskState::Running);
+        assert_eq!(adopted.pid, Some(live_runner.id()));
+        assert_eq!(state_of(&sup, ended).state, TaskState::Failed);
+        assert_eq!(state_of(&sup, ended).exit_code, Some(3));
+
+        let killed = starting_runner.wait().unwrap();
+        assert!(!killed.success(), "the half-started run was killed");
+        for id in [starting, waiting] {
+            assert_eq!(state_of(&sup, id).state, TaskState::Queued);
+        }
+        let queue: Vec<String> = sup
+            .inner
+            .sched
+            .lock()
+            .await
+            .queue
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
+        assert_eq!(queue, [starting, waiting]);
+
+        // The adopted run ends without an exit status: interrupted, exactly once.
+        live_runner.kill().unwrap();
+        live_runner.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while state_of(&sup, live).state == TaskState::Running {
+            assert!(Instant::now() < deadline, "the adopted run never settled");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(state_of(&sup, live).state, TaskState::Interrupted);
+    }
 }

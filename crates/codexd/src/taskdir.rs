@@ -244,6 +244,11 @@ impl TaskDir {
         self.read_json(EXIT_FILE)
     }
 
+    /// Reads `result.json`; `Ok(None)` if the task has not ended.
+    pub fn read_result(&self) -> Result<Option<codexd_api::TaskResult>, FileError> {
+        self.read_json(RESULT_FILE)
+    }
+
     /// Reads `run.json`; `Ok(None)` if the run never started.
     pub fn read_run(&self) -> Result<Option<RunRecord>, FileError> {
         self.read_json(RUN_FILE)
