@@ -630,14 +630,15 @@ fn the_rest_of_the_bad_input_list_gets_typed_errors() {
     let mut env = env_with(vec![Scenario::new("[ok]", vec![Step::message("fine")])]);
     env.start_daemon(&["--idle-timeout", "3s"]).unwrap();
 
-    // A 100 MB line: refused with an error, the connection goes on.
+    // A 100 MB line: refused with an error, the connection goes on. (Built before
+    // connecting: a slow build of it would leave the connection idle past its timeout.)
+    let mut huge = br#"{"jsonrpc":"2.0","id":1,"method":"codexd_get","params":[""#.to_vec();
+    huge.resize(huge.len() + 100 * 1024 * 1024, b'a');
+    huge.extend_from_slice(br#""]}"#);
     let mut stream = UnixStream::connect(&env.socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let mut huge = br#"{"jsonrpc":"2.0","id":1,"method":"codexd_get","params":[""#.to_vec();
-    huge.extend(std::iter::repeat_n(b'a', 100 * 1024 * 1024));
-    huge.extend_from_slice(br#""]}"#);
     let too_big = raw_call(&mut stream, &huge);
     assert_eq!(too_big["error"]["code"], -32007, "{too_big}");
     let ok = raw_call(

@@ -96,6 +96,11 @@ pub fn parse(command: &str, output: &str) -> Option<TestRun> {
 /// the order of their first summary line; several summaries of one runner are added up.
 pub fn parse_all(command: &str, output: &str) -> Vec<TestRun> {
     let cleaned = clean(output);
+    // Most command output holds no test summary at all: one pass of the summary gate over
+    // the whole output rules that out before nine parsers look at every line.
+    if !SUMMARY_GATE.is_match(&cleaned.join("\n")) {
+        return Vec::new();
+    }
     let lines: Vec<&str> = cleaned.iter().map(String::as_str).collect();
     let nextest = parse_nextest(&lines);
     let mut found: Vec<Found> = [
@@ -115,6 +120,32 @@ pub fn parse_all(command: &str, output: &str) -> Vec<TestRun> {
     found.sort_by_key(|f| f.at);
     found.into_iter().map(|f| f.run).collect()
 }
+
+/// Matches (in multi-line mode) every line on which some parser finds a summary: each
+/// parser reports a run only from one of these lines, so output without any has no run.
+/// Multi-line matching can only find more than line-by-line matching (`\s` may cross a
+/// line end), never less, so the gate never hides a summary.
+static SUMMARY_GATE: LazyLock<Regex> = LazyLock::new(|| {
+    let triggers: [&Regex; 12] = [
+        &CARGO_RESULT,
+        &NEXTEST_SUMMARY,
+        &PYTEST_SUMMARY,
+        &UNITTEST_RAN,
+        &GO_TEST_LINE,
+        &GO_PKG_OK,
+        &GO_PKG_FAIL,
+        &JEST_TESTS,
+        &VITEST_TESTS,
+        &VITEST_FILES,
+        &MOCHA_PASSING,
+        &NODE_SUMMARY,
+    ];
+    let alternatives: Vec<String> = triggers
+        .iter()
+        .map(|trigger| format!("(?:{})", trigger.as_str()))
+        .collect();
+    re(&format!("(?m){}", alternatives.join("|")))
+});
 
 /// A runner's result and the index of its first summary line.
 struct Found {

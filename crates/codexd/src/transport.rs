@@ -6,8 +6,9 @@
 //! refused; frames over the size limit get an error and the rest of the line is skipped.
 //!
 //! Bounds on what a peer can hold: connections are capped; a connection with nothing in
-//! flight (no call, no subscription) is closed after the idle timeout; a frame must arrive
-//! whole, and a response must be taken by the peer, within the stall timeout.
+//! flight (no call, no subscription) is closed after the idle timeout; a frame must keep
+//! arriving (each stall timeout, or each MiB, whichever is later) and a response must be
+//! taken by the peer within the stall timeout.
 
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::StreamCommon as _;
@@ -231,19 +232,21 @@ async fn serve_connection(
                 break;
             }
         }
-        let frame = tokio::time::timeout(
+        let frame = read_frame(
+            &mut reader,
+            &mut line,
+            limits.max_frame_bytes,
             limits.stall(),
-            read_frame(&mut reader, &mut line, limits.max_frame_bytes),
         )
         .await;
         activity.touch();
         match frame {
-            Err(_) => {
+            Ok(Frame::Stalled) => {
                 tracing::info!(?conn_id, "closed a connection that stalled mid-frame");
                 break;
             }
-            Ok(Ok(Frame::Eof)) => break,
-            Ok(Ok(Frame::TooLarge)) => {
+            Ok(Frame::Eof) => break,
+            Ok(Frame::TooLarge) => {
                 let err = ErrorObject::owned(
                     ErrorCode::OversizedRequest.code(),
                     format!("request line over {} bytes", limits.max_frame_bytes),
@@ -253,11 +256,11 @@ async fn serve_connection(
                     .send(MethodResponse::error(Id::Null, err).into_json())
                     .await;
             }
-            Ok(Ok(Frame::Line)) => {
+            Ok(Frame::Line) => {
                 let busy = activity.busy();
                 dispatch_line(&line, conn_id, &methods, &tx, &subscriptions, limits, busy).await;
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::debug!(?conn_id, "connection read error: {e}");
                 break;
             }
@@ -273,18 +276,31 @@ enum Frame {
     Line,
     TooLarge,
     Eof,
+    /// The frame stopped coming (see [`read_frame`]).
+    Stalled,
 }
 
+/// A frame in progress earns another stall period with every this many bytes that arrive.
+const FRAME_PROGRESS_BYTES: u64 = 1024 * 1024;
+
 /// Reads one newline-terminated frame into `buf` (without the newline). A frame longer than
-/// `max` is consumed and discarded.
+/// `max` is consumed and discarded. A frame must keep coming: it has `stall` to arrive, and
+/// `stall` more whenever another [`FRAME_PROGRESS_BYTES`] of it have, so that a peer that
+/// stops mid-frame is let go while a huge frame sent through a busy machine is only slow.
 async fn read_frame(
     reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
     buf: &mut Vec<u8>,
     max: usize,
+    stall: Duration,
 ) -> std::io::Result<Frame> {
     let mut too_large = false;
+    let mut deadline = tokio::time::Instant::now() + stall;
+    let (mut received, mut credited) = (0u64, 0u64);
     loop {
-        let available = reader.fill_buf().await?;
+        let Ok(filled) = tokio::time::timeout_at(deadline, reader.fill_buf()).await else {
+            return Ok(Frame::Stalled);
+        };
+        let available = filled?;
         if available.is_empty() {
             return Ok(if buf.is_empty() && !too_large {
                 Frame::Eof
@@ -308,6 +324,11 @@ async fn read_frame(
         }
         let consumed = done.unwrap_or(available.len());
         reader.consume(consumed);
+        received += consumed as u64;
+        if received - credited >= FRAME_PROGRESS_BYTES {
+            credited = received;
+            deadline = tokio::time::Instant::now() + stall;
+        }
         if done.is_some() {
             return Ok(if too_large {
                 Frame::TooLarge
@@ -621,7 +642,9 @@ mod fuzz {
             let mut frames = Vec::new();
             loop {
                 let mut buf = Vec::new();
-                let frame = read_frame(&mut reader, &mut buf, max).await.expect("read");
+                let frame = read_frame(&mut reader, &mut buf, max, Duration::from_secs(60))
+                    .await
+                    .expect("read");
                 if frame == Frame::Eof {
                     return frames;
                 }
@@ -830,5 +853,48 @@ mod fuzz {
                 None => prop_assert_eq!(valid, 0),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_huge_frame_that_keeps_coming_is_read_and_one_that_stops_is_stalled() {
+        let stall = Duration::from_millis(500);
+        // 8 chunks of 1.2 MiB, 100 ms apart: the whole frame takes longer than one stall
+        // period, but every chunk earns the next one.
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let sender = tokio::spawn(async move {
+            let mut client = client;
+            let chunk = vec![b'a'; 1200 * 1024];
+            for _ in 0..8 {
+                client.write_all(&chunk).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            client.write_all(b"\n").await.unwrap();
+            client
+        });
+        let mut reader = BufReader::new(server);
+        let mut buf = Vec::new();
+        let frame = read_frame(&mut reader, &mut buf, 16 << 20, stall)
+            .await
+            .unwrap();
+        assert_eq!(frame, Frame::Line);
+        assert_eq!(buf.len(), 8 * 1200 * 1024);
+        let _client = sender.await.unwrap();
+
+        // A peer that sends part of a frame and then nothing is let go.
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(b"{\"jsonrpc\":").await.unwrap();
+        let mut reader = BufReader::new(server);
+        buf.clear();
+        let frame = read_frame(&mut reader, &mut buf, 16 << 20, stall)
+            .await
+            .unwrap();
+        assert_eq!(frame, Frame::Stalled);
+        drop(client);
     }
 }
