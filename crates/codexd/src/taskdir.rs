@@ -220,6 +220,12 @@ impl TaskDir {
     }
 
     /// Creates the directory (0700) and writes `request.json` atomically.
+    ///
+    /// Not synced: the durability point of a start is the registry flush that follows,
+    /// and the registry record holds everything a run needs. `request.json` is what a
+    /// registry rebuild starts from, which needs the registry lost *and* this file lost
+    /// to a power cut in the same moment to miss the task; two fsyncs on every start are
+    /// not worth that.
     pub fn create(&self, request: &StoredRequest) -> Result<(), FileError> {
         fs::DirBuilder::new()
             .mode(0o700)
@@ -228,7 +234,7 @@ impl TaskDir {
         let json = serde_json::to_vec_pretty(request).map_err(|e| {
             FileError::new("serialise", &self.file(REQUEST_FILE), io::Error::other(e))
         })?;
-        write_atomic(&self.file(REQUEST_FILE), &json)
+        replace_file(&self.file(REQUEST_FILE), &json, false)
     }
 
     /// Reads `request.json`.
@@ -316,9 +322,16 @@ pub fn open_append(path: &Path) -> Result<File, FileError> {
         .map_err(|e| FileError::new("open for append", path, e))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
-/// rename, fsync of the directory. Readers see the old content or the new, never a part.
+/// Writes `bytes` to `path` atomically and durably: a temporary file in the same directory,
+/// fsync, rename, fsync of the directory. Readers see the old content or the new, never a
+/// part, and the new content survives a power loss once this returns.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    replace_file(path, bytes, true)
+}
+
+/// Like [`write_atomic`], with the fsyncs only when `durable`: without them the file is
+/// still replaced whole and survives any crash of a process, but not a power loss.
+fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> Result<(), FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     let result = (|| {
@@ -329,11 +342,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
             .mode(0o600)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
-    result.map_err(|e| FileError::new("write", path, e))
+    result.map_err(|e: io::Error| FileError::new("write", path, e))
 }
 
 /// Complete lines read from a log file.

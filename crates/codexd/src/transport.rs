@@ -635,6 +635,7 @@ mod fuzz {
     /// Decodes `input` read through a buffer of `capacity` bytes, with frame limit `max`.
     fn decode(input: &[u8], capacity: usize, max: usize) -> Vec<(Frame, Vec<u8>)> {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("runtime");
         rt.block_on(async {
