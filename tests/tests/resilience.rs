@@ -46,8 +46,17 @@ fn script(path: &Path, body: &str) -> PathBuf {
 
 /// A fake codex that prints a minimal successful run, after waiting for `gate` if given.
 fn quick_fake_codex(dir: &Path, gate: Option<&Path>) -> PathBuf {
+    fake_codex_with(dir, gate, None)
+}
+
+/// As [`quick_fake_codex`]; with `runs_log`, each run that reaches its end appends its
+/// task id (the marker codexd puts in every run's environment) to that file.
+fn fake_codex_with(dir: &Path, gate: Option<&Path>, runs_log: Option<&Path>) -> PathBuf {
     let wait = gate
         .map(|g| format!("while [ ! -e {} ]; do sleep 0.05; done\n", g.display()))
+        .unwrap_or_default();
+    let count = runs_log
+        .map(|log| format!("echo \"$CODEXD_TASK_ID\" >> {}\n", log.display()))
         .unwrap_or_default();
     script(
         &dir.join("fake-codex"),
@@ -56,7 +65,7 @@ fn quick_fake_codex(dir: &Path, gate: Option<&Path>) -> PathBuf {
 echo '{{"type":"turn.started"}}'
 echo '{{"type":"item.completed","item":{{"id":"m","type":"agent_message","text":"fake done"}}}}'
 echo '{{"type":"turn.completed","usage":{{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1}}}}'
-"#
+{count}"#
         ),
     )
 }
@@ -242,7 +251,8 @@ fn a_queued_task_whose_values_could_not_be_held_is_interrupted_not_lost() {
 #[test]
 fn fifty_crash_rounds_lose_no_acknowledged_task_and_leave_none_running() {
     let mut env = env_with(vec![]);
-    env.codex = quick_fake_codex(env.root.path(), None);
+    let runs_log = env.root.path().join("runs.log");
+    env.codex = fake_codex_with(env.root.path(), None, Some(&runs_log));
     let flags = ["--max-running", "4"];
     let mut acknowledged: Vec<String> = Vec::new();
     let mut per_round: Vec<usize> = Vec::new();
@@ -322,6 +332,22 @@ fn fifty_crash_rounds_lose_no_acknowledged_task_and_leave_none_running() {
         acknowledged.len(),
         "an id was handed out twice"
     );
+    // No run was started twice, and every task that succeeded did run.
+    let mut runs: HashMap<String, usize> = HashMap::new();
+    for line in std::fs::read_to_string(&runs_log)
+        .unwrap_or_default()
+        .lines()
+    {
+        *runs.entry(line.to_string()).or_default() += 1;
+    }
+    assert!(
+        runs.iter().all(|(_, &n)| n == 1),
+        "runs started twice: {:?}",
+        runs.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
+    for task in tasks.iter().filter(|t| state(t) == "succeeded") {
+        assert!(runs.contains_key(task["id"].as_str().unwrap()), "{task}");
+    }
 }
 
 #[test]

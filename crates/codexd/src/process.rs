@@ -34,6 +34,14 @@ pub fn start_time(pid: u32) -> Option<u64> {
     after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The session id of `pid` (field 6 of `/proc/PID/stat`). A run's supervisor leads its
+/// own session (it calls setsid), which tells it apart from the processes it started.
+pub fn session_id(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// True if `pid` is alive, not a zombie, and started at `expected_start` (so it is the same
 /// process, not a reused pid).
 pub fn is_same_process_alive(pid: u32, expected_start: Option<u64>) -> bool {
@@ -180,6 +188,32 @@ fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_leader_is_told_apart() {
+        use std::os::unix::process::CommandExt;
+        let mut plain = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut leader = std::process::Command::new("sleep");
+        leader.arg("30");
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            leader.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut leader = leader.spawn().unwrap();
+        assert_eq!(session_id(leader.id()), Some(leader.id()));
+        assert_ne!(session_id(plain.id()), Some(plain.id()));
+        assert_eq!(session_id(plain.id()), session_id(std::process::id()));
+        for child in [&mut plain, &mut leader] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
 
     #[test]
     fn own_start_time_is_readable_and_identity_holds() {

@@ -261,11 +261,12 @@ impl Supervisor {
     }
 
     /// For a task recorded as queued: true if an earlier daemon had already started its run
-    /// and died before recording that (its supervisor wrote `run.json` or `exit.json`).
-    /// The task is then recorded as running, with the supervisor's pid, so that it is
-    /// adopted or settled and never started a second time. A run caught before it wrote
-    /// `run.json` (its processes are `marked`) is killed, as its supervisor cannot be told
-    /// apart from its other processes yet, and the task is queued again.
+    /// and died before recording that. The task is then recorded as running (with its
+    /// supervisor's pid while that lives), so that it is adopted or settled and never
+    /// started a second time. The signs of a start, in the order a run leaves them: its
+    /// supervisor alive (a process carrying the task's marker that leads its own session),
+    /// `events.jsonl` (opened by the supervisor before it starts codex), `run.json`,
+    /// `exit.json`. `marked` are the live processes carrying the task's marker.
     async fn was_launched(
         &self,
         task: &mut Task,
@@ -276,27 +277,39 @@ impl Supervisor {
             tracing::warn!(task = %task.id, "{e}");
             None
         });
-        let exited = dir.file(taskdir::EXIT_FILE).exists();
-        if run.is_none() && !exited {
-            if !marked.is_empty() {
-                tracing::warn!(task = %task.id, processes = marked.len(), "killing a run that an earlier daemon was starting; queued again");
-                for _ in 0..50 {
-                    if process::kill_marked_processes(task.id.as_str()) == 0 {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+        let supervisor = run
+            .as_ref()
+            .map(|run| run.runner_pid)
+            .filter(|&pid| process::is_task_process(pid, task.id.as_str()))
+            .or_else(|| {
+                marked
+                    .iter()
+                    .copied()
+                    .find(|&pid| process::session_id(pid) == Some(pid))
+            });
+        let left_files = run.is_some()
+            || dir.file(taskdir::EXIT_FILE).exists()
+            || dir.file(EVENTS_FILE).exists();
+        if supervisor.is_none() && !marked.is_empty() {
+            // Processes of the task without their supervisor: nothing can read their
+            // output or record their end any more.
+            tracing::warn!(task = %task.id, processes = marked.len(), "killing processes of a run whose supervisor is gone");
+            for _ in 0..50 {
+                if process::kill_marked_processes(task.id.as_str()) == 0 {
+                    break;
                 }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
+        }
+        if supervisor.is_none() && !left_files {
             return Ok(false);
         }
-        let started_at = run.as_ref().map_or_else(Timestamp::now, |r| r.started_at);
-        if let Some(run) = &run
-            && process::is_task_process(run.runner_pid, task.id.as_str())
-        {
-            task.pid = Some(run.runner_pid);
-            task.pid_start_time = process::start_time(run.runner_pid);
+        if let Some(pid) = supervisor {
+            task.pid = Some(pid);
+            task.pid_start_time = process::start_time(pid);
         }
-        tracing::info!(task = %task.id, "an earlier daemon started this run without recording it");
+        let started_at = run.as_ref().map_or_else(Timestamp::now, |r| r.started_at);
+        tracing::info!(task = %task.id, pid = ?supervisor, "an earlier daemon started this run without recording it");
         task.enter(TaskState::Running, started_at);
         self.commit(task).await?;
         Ok(true)
@@ -1039,13 +1052,22 @@ mod tests {
         dir
     }
 
-    /// A stand-in for a run's supervisor process: `sleep`, carrying the task's marker.
-    fn marked_sleep(id: &str) -> std::process::Child {
-        let child = std::process::Command::new("sleep")
-            .arg("30")
-            .env(process::TASK_MARKER_ENV, id)
-            .spawn()
-            .unwrap();
+    /// A stand-in for a run's process: `sleep`, carrying the task's marker; leading its own
+    /// session, as a run's supervisor does, when `leader`.
+    fn marked_sleep(id: &str, leader: bool) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30").env(process::TASK_MARKER_ENV, id);
+        if leader {
+            // SAFETY: setsid is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().unwrap();
         // The environment shows in /proc a moment after spawn returns.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !process::is_task_process(child.id(), id) {
@@ -1066,11 +1088,12 @@ mod tests {
     async fn a_queued_record_whose_run_had_started_is_adopted_not_started_again() {
         let state = tempfile::tempdir().unwrap();
         let sup = idle_supervisor(state.path());
-        let (live, ended, starting, waiting) = ("aaaa1111", "bbbb2222", "cccc3333", "dddd4444");
+        let (live, ended, starting, orphaned, waiting) =
+            ("aaaa1111", "bbbb2222", "cccc3333", "eeee5555", "dddd4444");
 
         // A run alive with its run.json: the daemon died between spawn and commit.
         let live_dir = queued(&sup, live).await;
-        let mut live_runner = marked_sleep(live);
+        let mut live_runner = marked_sleep(live, true);
         let run = RunRecord {
             runner_pid: live_runner.id(),
             codex_pid: live_runner.id(),
@@ -1092,9 +1115,14 @@ mod tests {
         )
         .unwrap();
 
-        // A run caught before it wrote run.json: killed, and the task queued again.
+        // A supervisor caught before it wrote run.json (it leads its own session): adopted.
         queued(&sup, starting).await;
-        let mut starting_runner = marked_sleep(starting);
+        let mut starting_runner = marked_sleep(starting, true);
+
+        // Processes of a run whose supervisor is gone, and its log: killed, interrupted.
+        let orphaned_dir = queued(&sup, orphaned).await;
+        std::fs::write(orphaned_dir.file(EVENTS_FILE), "").unwrap();
+        let mut orphan = marked_sleep(orphaned, false);
 
         // A plain queued task: queued again, untouched.
         queued(&sup, waiting).await;
@@ -1107,11 +1135,15 @@ mod tests {
         assert_eq!(state_of(&sup, ended).state, TaskState::Failed);
         assert_eq!(state_of(&sup, ended).exit_code, Some(3));
 
-        let killed = starting_runner.wait().unwrap();
-        assert!(!killed.success(), "the half-started run was killed");
-        for id in [starting, waiting] {
-            assert_eq!(state_of(&sup, id).state, TaskState::Queued);
-        }
+        let caught = state_of(&sup, starting);
+        assert_eq!(caught.state, TaskState::Running);
+        assert_eq!(caught.pid, Some(starting_runner.id()));
+
+        let killed = orphan.wait().unwrap();
+        assert!(!killed.success(), "the orphaned process was killed");
+        assert_eq!(state_of(&sup, orphaned).state, TaskState::Interrupted);
+
+        assert_eq!(state_of(&sup, waiting).state, TaskState::Queued);
         let queue: Vec<String> = sup
             .inner
             .sched
@@ -1121,16 +1153,18 @@ mod tests {
             .iter()
             .map(|id| id.to_string())
             .collect();
-        assert_eq!(queue, [starting, waiting]);
+        assert_eq!(queue, [waiting]);
 
-        // The adopted run ends without an exit status: interrupted, exactly once.
-        live_runner.kill().unwrap();
-        live_runner.wait().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while state_of(&sup, live).state == TaskState::Running {
-            assert!(Instant::now() < deadline, "the adopted run never settled");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        // The adopted runs end without an exit status: interrupted, exactly once.
+        for (id, runner) in [(live, &mut live_runner), (starting, &mut starting_runner)] {
+            runner.kill().unwrap();
+            runner.wait().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while state_of(&sup, id).state == TaskState::Running {
+                assert!(Instant::now() < deadline, "the adopted run never settled");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(state_of(&sup, id).state, TaskState::Interrupted);
         }
-        assert_eq!(state_of(&sup, live).state, TaskState::Interrupted);
     }
 }
