@@ -27,6 +27,9 @@ pub const MAX_PROMPT_BYTES: usize = 128 * 1024 - 1;
 /// Default and largest `read_log` page.
 const DEFAULT_LOG_PAGE: u64 = 1024 * 1024;
 const MAX_LOG_PAGE: u64 = 16 * 1024 * 1024;
+/// The log is replayed to a `watch` subscriber in pages of about this size (a longer line
+/// still goes whole), so a subscriber far behind costs little memory.
+const WATCH_PAGE: u64 = 1024 * 1024;
 /// Sandbox modes codex accepts.
 pub const SANDBOX_MODES: [&str; 3] = ["read-only", "workspace-write", "danger-full-access"];
 
@@ -600,7 +603,7 @@ impl CodexdApiServer for Service {
         // Replays the log from `offset` to its current end.
         let mut offset = from_offset;
         let backlog = |offset: u64| -> Result<taskdir::Lines, ApiError> {
-            taskdir::read_lines(&events_path, offset, MAX_LOG_PAGE).map_err(storage)
+            taskdir::read_lines(&events_path, offset, WATCH_PAGE).map_err(storage)
         };
         let mut terminal = task.state.is_terminal();
         send(WatchItem::State {

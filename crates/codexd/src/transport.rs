@@ -39,6 +39,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Outgoing messages buffered per connection before the connection is throttled.
     pub send_buffer: usize,
+    /// Outgoing bytes buffered per connection before it is throttled (a message larger
+    /// than this still goes, alone).
+    pub send_buffer_bytes: usize,
     /// A connection with no call in flight and no subscription is closed after this long
     /// without a message.
     pub idle_timeout: Duration,
@@ -61,9 +64,67 @@ impl Default for Limits {
             max_subscriptions: 1024,
             max_connections: 1024,
             send_buffer: 1024,
+            send_buffer_bytes: 4 * 1024 * 1024,
             idle_timeout: Duration::from_secs(600),
             stall_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// Messages a subscription may have waiting for the connection's outbox: the handler
+/// waits beyond that, so a fast producer is paced by the peer.
+const SUBSCRIPTION_BUFFER: usize = 16;
+
+/// One message queued for the peer, with the share of the byte budget it holds until it
+/// is written.
+struct Outgoing {
+    message: Box<RawValue>,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A connection's queue of outgoing messages, bounded in messages and in bytes (KiB
+/// permits of one semaphore), so that a peer that reads slowly holds at most a few MiB of
+/// the daemon's memory however large the messages are.
+#[derive(Clone)]
+struct Outbox {
+    queue: mpsc::Sender<Outgoing>,
+    budget: Arc<Semaphore>,
+    budget_kib: u32,
+}
+
+impl Outbox {
+    /// An outbox within `limits` and the receiving end for the writer.
+    fn new(limits: &Limits) -> (Outbox, mpsc::Receiver<Outgoing>) {
+        let (queue, rx) = mpsc::channel(limits.send_buffer);
+        let budget_kib = u32::try_from(limits.send_buffer_bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        let outbox = Outbox {
+            queue,
+            budget: Arc::new(Semaphore::new(budget_kib as usize)),
+            budget_kib,
+        };
+        (outbox, rx)
+    }
+
+    /// Queues `message`, waiting for room; `Err` once the writer is gone.
+    async fn send(&self, message: Box<RawValue>) -> Result<(), ()> {
+        let kib = u32::try_from(message.get().len().div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.budget_kib);
+        let budget = self
+            .budget
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| ())?;
+        self.queue
+            .send(Outgoing {
+                message,
+                _budget: budget,
+            })
+            .await
+            .map_err(|_| ())
     }
 }
 
@@ -204,7 +265,7 @@ async fn serve_connection(
     limits: &Limits,
 ) {
     let (recv, send) = tokio::io::split(stream);
-    let (tx, rx) = mpsc::channel::<Box<RawValue>>(limits.send_buffer);
+    let (tx, rx) = Outbox::new(limits);
     let activity = Activity::new();
     let mut writer = tokio::spawn(write_loop(send, rx, activity.clone(), limits.stall()));
     let subscriptions = BoundedSubscriptions::new(limits.max_subscriptions);
@@ -343,11 +404,12 @@ async fn read_frame(
 /// taking them for `stall`.
 async fn write_loop(
     mut send: WriteHalf<Stream>,
-    mut rx: mpsc::Receiver<Box<RawValue>>,
+    mut rx: mpsc::Receiver<Outgoing>,
     activity: Arc<Activity>,
     stall: Duration,
 ) {
-    while let Some(msg) = rx.recv().await {
+    while let Some(outgoing) = rx.recv().await {
+        let msg = &outgoing.message;
         let mut bytes = Vec::with_capacity(msg.get().len() + 1);
         bytes.extend_from_slice(msg.get().as_bytes());
         bytes.push(b'\n');
@@ -355,6 +417,7 @@ async fn write_loop(
             Ok(Ok(())) => activity.touch(),
             Ok(Err(_)) | Err(_) => return,
         }
+        // Dropping `outgoing` gives its bytes back to the budget.
     }
 }
 
@@ -363,7 +426,7 @@ async fn dispatch_line(
     line: &[u8],
     conn_id: ConnectionId,
     methods: &Methods,
-    tx: &mpsc::Sender<Box<RawValue>>,
+    tx: &Outbox,
     subscriptions: &BoundedSubscriptions,
     limits: &Limits,
     busy: Busy,
@@ -444,7 +507,7 @@ async fn dispatch_request(
     request: Request<'_>,
     conn_id: ConnectionId,
     methods: &Methods,
-    tx: &mpsc::Sender<Box<RawValue>>,
+    tx: &Outbox,
     subscriptions: &BoundedSubscriptions,
     limits: &Limits,
     busy: Busy,
@@ -497,7 +560,7 @@ async fn dispatch_request(
             // The handler writes its own response (accept or reject) to the sink. If it
             // drops the pending sink without either, nothing was written: forward its
             // fallback response so the client is never left waiting.
-            let (sub_tx, mut sub_rx) = mpsc::channel::<Box<RawValue>>(limits.send_buffer);
+            let (sub_tx, mut sub_rx) = mpsc::channel::<Box<RawValue>>(SUBSCRIPTION_BUFFER);
             let sink = MethodSink::new_with_limit(sub_tx, max_response as u32);
             let state = SubscriptionState {
                 conn_id,
@@ -534,7 +597,7 @@ async fn dispatch_request(
     }
 }
 
-async fn send_response(tx: &mpsc::Sender<Box<RawValue>>, response: MethodResponse) {
+async fn send_response(tx: &Outbox, response: MethodResponse) {
     let success = response.is_success();
     let (json, notify, _) = response.into_parts();
     let sent = tx.send(json).await.is_ok();
@@ -698,8 +761,11 @@ mod fuzz {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let (tx, mut rx) = mpsc::channel::<Box<RawValue>>(64);
-            let limits = Limits::default();
+            let limits = Limits {
+                send_buffer: 64,
+                ..Limits::default()
+            };
+            let (tx, mut rx) = Outbox::new(&limits);
             let subscriptions = BoundedSubscriptions::new(4);
             let activity = Activity::new();
             dispatch_line(
@@ -714,8 +780,8 @@ mod fuzz {
             .await;
             drop(tx);
             let mut out = Vec::new();
-            while let Some(message) = rx.recv().await {
-                out.push(serde_json::from_str(message.get()).expect("responses are JSON"));
+            while let Some(outgoing) = rx.recv().await {
+                out.push(serde_json::from_str(outgoing.message.get()).expect("responses are JSON"));
             }
             assert_eq!(
                 activity.in_flight.load(Ordering::Relaxed),
@@ -858,9 +924,44 @@ mod fuzz {
 }
 
 #[cfg(test)]
-mod frame_tests {
+mod bounds {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    fn message(bytes: usize) -> Box<RawValue> {
+        RawValue::from_string(format!("\"{}\"", "x".repeat(bytes - 2))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_outbox_holds_a_byte_budget_until_messages_are_written() {
+        let limits = Limits {
+            send_buffer_bytes: 8 * 1024,
+            ..Limits::default()
+        };
+        let (outbox, mut rx) = Outbox::new(&limits);
+        outbox.send(message(6 * 1024)).await.unwrap();
+        // 6 KiB are held: 4 KiB more do not fit until the first message is taken.
+        let second = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.send(message(4 * 1024)).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished());
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.message.get().len(), 6 * 1024);
+        assert!(
+            !second.is_finished(),
+            "the budget is held until the message is dropped"
+        );
+        drop(first);
+        second.await.unwrap().unwrap();
+        drop(rx.recv().await.unwrap());
+        // A message over the whole budget still goes, alone.
+        outbox.send(message(100 * 1024)).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().message.get().len(), 100 * 1024);
+        drop(rx);
+        assert!(outbox.send(message(10)).await.is_err());
+    }
 
     #[tokio::test]
     async fn a_huge_frame_that_keeps_coming_is_read_and_one_that_stops_is_stalled() {
