@@ -839,6 +839,24 @@ fn raw_protocol_abuse_gets_errors_and_never_hurts_the_daemon() {
             .unwrap()
             .contains("not an absolute path")
     );
+    // A cwd that does not exist, straight to the daemon (codexctl checks it first).
+    let missing_cwd = call(br#"{"jsonrpc":"2.0","id":11,"method":"codexd_start","params":[{"prompt":"x","cwd":"/definitely/not/here"}]}"#);
+    assert_eq!(
+        missing_cwd["error"]["data"]["kind"], "invalid_params",
+        "{missing_cwd}"
+    );
+    assert!(
+        missing_cwd["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/definitely/not/here"),
+        "{missing_cwd}"
+    );
+    let empty_prompt = call(br#"{"jsonrpc":"2.0","id":12,"method":"codexd_start","params":[{"prompt":"  ","cwd":"/"}]}"#);
+    assert_eq!(
+        empty_prompt["error"]["data"]["kind"], "invalid_params",
+        "{empty_prompt}"
+    );
     let batch = call(br#"[{"jsonrpc":"2.0","id":8,"method":"codexd_version"},{"jsonrpc":"2.0","id":9,"method":"codexd_nope"}]"#);
     assert_eq!(batch[0]["result"]["version"], "0.1.0");
     assert_eq!(batch[1]["error"]["code"], -32601);
@@ -1539,6 +1557,54 @@ fn prune_removes_old_finished_tasks_and_never_live_ones() {
         env.show(&queued)
     );
     assert!(env.ctl(&["cancel", &running]).status.success());
+}
+
+#[test]
+fn the_scheduled_prune_removes_old_finished_tasks_on_its_own() {
+    let mut env = env_with(vec![
+        Scenario::new("[old]", vec![Step::message("old")]),
+        Scenario::new(
+            "[live]",
+            vec![Step::shell(long_sleep(30)), Step::message("never")],
+        ),
+    ]);
+    env.start_daemon(&["--retention", "1s", "--prune-every", "1s"])
+        .unwrap();
+    let old = env.start_task("[old] one", &[]);
+    assert_eq!(env.wait(&[&old]).0, 0);
+    let running = env.start_task("[live] two", &[]);
+    // Nobody calls `codexctl prune`: the schedule removes the record and the directory.
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            env.ctl(&["show", &old]).status.code() == Some(2) && !env.task_dir(&old).exists()
+        }),
+        "{}",
+        env.daemon_log()
+    );
+    assert!(
+        env.daemon_log()
+            .contains("scheduled prune removed old finished tasks")
+    );
+    // A running task is never pruned, however old it gets.
+    assert!(eventually(Duration::from_secs(60), || {
+        state(&env.show(&running)) == "running"
+    }));
+    assert!(env.task_dir(&running).exists());
+    assert!(env.ctl(&["cancel", &running]).status.success());
+    // A bad interval is a start-up error that says why.
+    let out = output(
+        std::process::Command::new(codexd_tests::daemon::bin("codexd"))
+            .args(["--prune-every", "10ms", "--socket"])
+            .arg(env.root.path().join("other.sock"))
+            .arg("--state-dir")
+            .arg(env.root.path().join("other-state")),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 1s"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -413,14 +413,21 @@ fn a_bad_log_size_is_refused_at_start_up() {
 
 /// Reads from `stream` until the daemon closes it; true if it did within `within`.
 fn closed_by_daemon(stream: &mut UnixStream, within: Duration) -> bool {
+    closed_by_daemon_after(stream, within).is_some()
+}
+
+/// Like [`closed_by_daemon`]: `Some(what the daemon sent before closing)`, `None` if it
+/// did not close the connection within `within`.
+fn closed_by_daemon_after(stream: &mut UnixStream, within: Duration) -> Option<Vec<u8>> {
     stream.set_read_timeout(Some(within)).unwrap();
+    let mut received = Vec::new();
     let mut buf = [0u8; 65536];
     loop {
         match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
+            Ok(0) => return Some(received),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(received),
+            Err(_) => return None,
         }
     }
 }
@@ -692,9 +699,24 @@ fn the_rest_of_the_bad_input_list_gets_typed_errors() {
         "{}",
         env.daemon_log()
     );
+    // Past the connection limit (1024), a connection is told why before it is closed.
+    let mut overloaded = 0;
     for stream in &mut crowd {
-        assert!(closed_by_daemon(stream, Duration::from_secs(60)));
+        let said = closed_by_daemon_after(stream, Duration::from_secs(60)).expect("closed");
+        if !said.is_empty() {
+            let error: Value = serde_json::from_slice(said.trim_ascii_end()).unwrap();
+            assert_eq!(error["error"]["code"], -32006, "{error}");
+            assert_eq!(error["error"]["data"]["kind"], "overloaded", "{error}");
+            overloaded += 1;
+        }
     }
+    if crowd.len() > 1100 {
+        assert!(overloaded > 0, "{} connections, none refused", crowd.len());
+    }
+    eprintln!(
+        "{} connections, {overloaded} refused as overloaded",
+        crowd.len()
+    );
     drop(crowd);
 
     // Ambiguous id prefixes: enough tasks that two share a first character.
@@ -715,6 +737,16 @@ fn the_rest_of_the_bad_input_list_gets_typed_errors() {
     let out = env.ctl(&["show", &shared]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous"));
+    let mut raw = UnixStream::connect(&env.socket).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let call = format!(r#"{{"jsonrpc":"2.0","id":3,"method":"codexd_get","params":["{shared}"]}}"#);
+    let ambiguous = raw_call(&mut raw, call.as_bytes());
+    assert_eq!(ambiguous["error"]["code"], -32002, "{ambiguous}");
+    assert_eq!(
+        ambiguous["error"]["data"]["kind"], "ambiguous_id",
+        "{ambiguous}"
+    );
+    drop(raw);
 
     // A cwd that is a file, and a prompt over the limit.
     let file = env.work.join("a-file");

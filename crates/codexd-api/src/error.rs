@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Storage,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// The daemon has as many connections open as it serves: try again shortly.
+    Overloaded,
     /// Anything else.
     Internal,
 }
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::InvalidState => -32003,
             ErrorKind::Storage => -32004,
             ErrorKind::ShuttingDown => -32005,
+            ErrorKind::Overloaded => -32006,
             ErrorKind::Internal => -32603,
         }
     }

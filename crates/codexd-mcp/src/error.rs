@@ -63,7 +63,10 @@ impl ToolError {
                     ToolError::Invalid(api.message)
                 }
                 ErrorKind::InvalidState => ToolError::Refused(api.message),
-                ErrorKind::Storage | ErrorKind::ShuttingDown | ErrorKind::Internal => {
+                ErrorKind::Storage
+                | ErrorKind::ShuttingDown
+                | ErrorKind::Overloaded
+                | ErrorKind::Internal => {
                     ToolError::Refused(format!("codexd could not do it: {}", api.message))
                 }
             },

@@ -24,8 +24,10 @@ pub struct Config {
     pub redact_patterns: Vec<(String, String)>,
     /// Move the registry aside and rebuild it from the task directories at start-up.
     pub rebuild_registry: bool,
-    /// Finished tasks older than this are pruned every hour (none when `None`).
+    /// Finished tasks older than this are pruned on a schedule (none when `None`).
     pub retention: Option<Duration>,
+    /// How often the scheduled prune runs.
+    pub prune_every: Duration,
     /// Where held values of queued tasks live (see [`crate::pending`]); `None` means the
     /// socket's directory.
     pub runtime_dir: Option<PathBuf>,

@@ -90,11 +90,19 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
     if let Some(retention) = config.retention {
         let pruner = supervisor.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            let mut every = tokio::time::interval(pruner.config().prune_every);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                if let Err(e) = pruner.prune(retention, false).await {
-                    tracing::warn!("scheduled prune failed: {e}");
+                match pruner.prune(retention, false).await {
+                    Ok(pruned) if !pruned.is_empty() => {
+                        tracing::info!(
+                            pruned = pruned.len(),
+                            "scheduled prune removed old finished tasks"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("scheduled prune failed: {e}"),
                 }
             }
         });

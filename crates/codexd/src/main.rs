@@ -39,10 +39,13 @@ struct Cli {
     /// [REDACTED:NAME].
     #[arg(long = "redact-pattern", value_name = "NAME=REGEX", value_parser = parse_pattern)]
     redact_patterns: Vec<(String, String)>,
-    /// Finished tasks (and their directories) older than this are pruned every hour;
-    /// `off` keeps everything.
+    /// Finished tasks (and their directories) older than this are pruned on a schedule
+    /// (see --prune-every); `off` keeps everything.
     #[arg(long, env = "CODEXD_RETENTION", default_value = "30d", value_parser = parse_retention)]
     retention: Retention,
+    /// How often the scheduled prune runs (the first run is at start-up).
+    #[arg(long, env = "CODEXD_PRUNE_EVERY", default_value = "1h", value_parser = parse_prune_every)]
+    prune_every: Duration,
     /// Move the task registry aside (never deleted) and rebuild it from the task
     /// directories, then serve as usual.
     #[arg(long)]
@@ -75,6 +78,15 @@ fn parse_retention(text: &str) -> Result<Retention, String> {
     humantime::parse_duration(text)
         .map(|d| Retention(Some(d)))
         .map_err(|e| format!("{text:?}: {e} (or `off`)"))
+}
+
+/// `--prune-every`: a duration of at least one second.
+fn parse_prune_every(text: &str) -> Result<Duration, String> {
+    let every = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if every < Duration::from_secs(1) {
+        return Err(format!("{text:?}: the prune interval must be at least 1s"));
+    }
+    Ok(every)
 }
 
 /// Parses a byte size: a number with an optional K, M, G (powers of 1000) or KiB, MiB,
@@ -203,6 +215,7 @@ fn main() -> anyhow::Result<()> {
         redact_patterns,
         rebuild_registry: cli.rebuild_registry,
         retention: cli.retention.0,
+        prune_every: cli.prune_every,
         socket: absolute(cli.socket.unwrap_or_else(codexd_api::paths::default_socket))?,
         state_dir: absolute(state_dir)?,
         codex_bin,

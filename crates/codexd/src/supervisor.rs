@@ -1015,14 +1015,13 @@ fn spawn_runner(
     })
 }
 
+/// Test helpers shared by this crate's unit tests.
 #[cfg(test)]
-mod tests {
-    //! Recovery of runs that an earlier daemon started but died before recording.
+pub(crate) mod test_support {
     use super::*;
-    use crate::taskdir::{ExitRecord, RUN_FILE, RunRecord, StoredRequest, write_atomic};
 
     /// A supervisor over a fresh state directory that never starts a run itself.
-    fn idle_supervisor(state: &Path) -> Supervisor {
+    pub(crate) fn idle_supervisor(state: &Path) -> Supervisor {
         let config = Config {
             socket: state.join("codexd.sock"),
             state_dir: state.to_path_buf(),
@@ -1034,13 +1033,24 @@ mod tests {
             redact_patterns: vec![],
             rebuild_registry: false,
             retention: None,
+            prune_every: Duration::from_secs(3600),
             runtime_dir: Some(state.join("runtime")),
             max_log_bytes: 1 << 20,
             idle_timeout: Duration::from_secs(60),
         };
+        // As the daemon's start-up leaves it.
+        std::fs::create_dir_all(config.tasks_root()).unwrap();
         let registry = Registry::open(&config.registry_path()).unwrap();
         Supervisor::new(Arc::new(config), registry, Hub::new(16))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Recovery of runs that an earlier daemon started but died before recording.
+    use super::*;
+    use crate::taskdir::{ExitRecord, RUN_FILE, RunRecord, StoredRequest, write_atomic};
+    use test_support::idle_supervisor;
 
     /// Records `id` as queued, with its directory, as `submit` leaves it.
     async fn queued(sup: &Supervisor, id: &str) -> TaskDir {

@@ -164,6 +164,7 @@ pub async fn serve(
                 "refused a connection: {} connections open",
                 limits.max_connections
             );
+            tokio::spawn(refuse_overloaded(stream, limits.max_connections));
             continue;
         };
         let conn_id = ConnectionId(next_id.fetch_add(1, Ordering::Relaxed));
@@ -174,6 +175,23 @@ pub async fn serve(
             drop(permit);
         });
     }
+}
+
+/// Tells a peer over the connection limit why it is turned away (one error line, given a
+/// second to be taken), then closes its connection.
+async fn refuse_overloaded(mut stream: Stream, limit: usize) {
+    let err: ErrorObjectOwned = codexd_api::ApiError::new(
+        codexd_api::ErrorKind::Overloaded,
+        format!("codexd already serves {limit} connections; try again shortly"),
+    )
+    .into();
+    let mut line = MethodResponse::error(Id::Null, err)
+        .into_json()
+        .get()
+        .as_bytes()
+        .to_vec();
+    line.push(b'\n');
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
 }
 
 fn peer_uid(stream: &Stream) -> Option<u32> {
@@ -757,7 +775,20 @@ mod fuzz {
 
     /// Dispatches one line and returns every message written back.
     fn dispatch(line: &str) -> Vec<serde_json::Value> {
+        let (out, answered) = dispatch_to(&methods(), line, Duration::from_secs(60));
+        assert!(answered, "every call is answered");
+        out
+    }
+
+    /// Dispatches one line to `methods`; returns the messages written back within `within`,
+    /// and whether every call was answered by then.
+    fn dispatch_to(
+        methods: &Methods,
+        line: &str,
+        within: Duration,
+    ) -> (Vec<serde_json::Value>, bool) {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("runtime");
         rt.block_on(async {
@@ -771,7 +802,7 @@ mod fuzz {
             dispatch_line(
                 line.as_bytes(),
                 ConnectionId(1),
-                &methods(),
+                methods,
                 &tx,
                 &subscriptions,
                 &limits,
@@ -780,16 +811,252 @@ mod fuzz {
             .await;
             drop(tx);
             let mut out = Vec::new();
-            while let Some(outgoing) = rx.recv().await {
+            let deadline = tokio::time::Instant::now() + within;
+            while let Ok(Some(outgoing)) = tokio::time::timeout_at(deadline, rx.recv()).await {
                 out.push(serde_json::from_str(outgoing.message.get()).expect("responses are JSON"));
             }
-            assert_eq!(
-                activity.in_flight.load(Ordering::Relaxed),
-                0,
-                "every call is answered"
-            );
-            out
+            let answered = activity.in_flight.load(Ordering::Relaxed) == 0;
+            (out, answered)
         })
+    }
+
+    /// Cases per property: PROPTEST_CASES if set, else 256.
+    fn long_run_cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(256)
+    }
+
+    /// codexd's own API over a fresh state directory (no run ever starts), shared by the
+    /// cases of one test run.
+    fn codexd_methods() -> &'static Methods {
+        static API: std::sync::OnceLock<(tempfile::TempDir, Methods)> = std::sync::OnceLock::new();
+        let (_, methods) = API.get_or_init(|| {
+            let state = tempfile::tempdir().expect("temp dir");
+            let supervisor = crate::supervisor::test_support::idle_supervisor(state.path());
+            let service =
+                crate::service::Service::new(supervisor, Arc::new(tokio::sync::Notify::new()));
+            use codexd_api::rpc::CodexdApiServer as _;
+            (state, service.into_rpc().into())
+        });
+        methods
+    }
+
+    /// Values that codexd's parameters take, right and wrong: ids, paths, states, numbers.
+    fn api_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            json_value(),
+            prop::sample::select(vec![
+                "",
+                "/",
+                "/definitely/not/here",
+                "relative/dir",
+                "queued",
+                "running",
+                "succeeded",
+                "nope",
+                "workspace-write",
+                "yolo",
+                "a",
+                "zzzzzzzz",
+                "x=y",
+                "=",
+                "\u{0}",
+                "ключ",
+            ])
+            .prop_map(serde_json::Value::from),
+            "[a-z0-9]{1,8}".prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 12, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "prompt",
+                        "cwd",
+                        "sandbox",
+                        "model",
+                        "config",
+                        "env",
+                        "env_remove",
+                        "timeout_ms",
+                        "labels",
+                        "task",
+                        "limit",
+                        "cursor",
+                        "states",
+                        "state",
+                        "full",
+                        "offset",
+                        "max_bytes",
+                        "older_than_ms",
+                        "dry_run",
+                        "ids",
+                        "timeout_ms",
+                        "thread_id",
+                        "label",
+                        "kill_tasks",
+                    ])
+                    .prop_map(String::from),
+                    inner,
+                    0..5,
+                )
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Either a right value from `right` (three times in four) or any value.
+    fn mostly(
+        right: impl Strategy<Value = serde_json::Value> + 'static,
+    ) -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![3 => right.boxed(), 1 => api_value().boxed()]
+    }
+
+    /// A task id or prefix: short prefixes often name one task, or several.
+    fn task_ref() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            "[a-z0-9]{1,2}".prop_map(serde_json::Value::from),
+            "[a-z0-9]{8}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from("")),
+        ]
+    }
+
+    fn text(options: &'static [&'static str]) -> impl Strategy<Value = serde_json::Value> {
+        prop::sample::select(options).prop_map(serde_json::Value::from)
+    }
+
+    /// Calls shaped like real use: the right parameters, each sometimes wrong.
+    fn shaped_call() -> impl Strategy<Value = serde_json::Value> {
+        let start = (
+            mostly(text(&["do x", "", "  ", "[ok] fix it", "ключ \u{0}"])),
+            mostly(text(&[
+                "/",
+                "/definitely/not/here",
+                "relative/dir",
+                "/proc/self",
+            ])),
+            prop::option::of(mostly(text(&["read-only", "workspace-write", "yolo"]))),
+            prop::option::of(mostly(
+                prop::collection::vec(text(&["a=b", "=", "x", "model=\"m\""]), 0..3)
+                    .prop_map(serde_json::Value::from),
+            )),
+            prop::option::of(mostly((0u64..100_000).prop_map(serde_json::Value::from))),
+            prop::option::of(mostly(
+                prop::collection::vec(text(&["l", "", "x y"]), 0..3)
+                    .prop_map(serde_json::Value::from),
+            )),
+        )
+            .prop_map(|(prompt, cwd, sandbox, config, timeout, labels)| {
+                let mut request = serde_json::json!({"prompt": prompt, "cwd": cwd});
+                for (key, value) in [
+                    ("sandbox", sandbox),
+                    ("config", config),
+                    ("timeout_ms", timeout),
+                    ("labels", labels),
+                ] {
+                    if let Some(value) = value {
+                        request[key] = value;
+                    }
+                }
+                ("codexd_start", serde_json::json!([request]))
+            });
+        let by_id = (
+            prop::sample::select(vec!["codexd_get", "codexd_cancel", "codexd_result"]),
+            mostly(task_ref()),
+        )
+            .prop_map(|(method, id)| (method, serde_json::json!([id])));
+        let list = (
+            prop::option::of(mostly(
+                prop::collection::vec(text(&["queued", "running", "cancelled", "nope"]), 0..3)
+                    .prop_map(serde_json::Value::from),
+            )),
+            prop::option::of(mostly((0u32..3000).prop_map(serde_json::Value::from))),
+            prop::option::of(mostly(text(&["00", "zz", "0000000000000001"]))),
+        )
+            .prop_map(|(states, limit, cursor)| {
+                let mut query = serde_json::json!({});
+                for (key, value) in [("states", states), ("limit", limit), ("cursor", cursor)] {
+                    if let Some(value) = value {
+                        query[key] = value;
+                    }
+                }
+                ("codexd_list", serde_json::json!([query]))
+            });
+        let wait = (
+            prop::collection::vec(task_ref(), 0..3),
+            mostly((0u64..50).prop_map(serde_json::Value::from)),
+        )
+            .prop_map(|(ids, timeout)| ("codexd_wait", serde_json::json!([ids, timeout])));
+        let read_log = (
+            mostly(task_ref()),
+            mostly((0u64..1000).prop_map(serde_json::Value::from)),
+            prop::option::of(mostly(text(&["events", "stderr", "x"]))),
+        )
+            .prop_map(|(id, offset, stream)| {
+                (
+                    "codexd_read_log",
+                    serde_json::json!([id, offset, null, stream]),
+                )
+            });
+        let prune = (
+            mostly((0u64..10).prop_map(serde_json::Value::from)),
+            mostly(any::<bool>().prop_map(serde_json::Value::from)),
+        )
+            .prop_map(|(age, dry)| ("codexd_prune", serde_json::json!([age, dry])));
+        (
+            prop_oneof![
+                3 => start.boxed(),
+                2 => by_id.boxed(),
+                1 => list.boxed(),
+                1 => wait.boxed(),
+                1 => read_log.boxed(),
+                1 => prune.boxed()
+            ],
+            any::<u32>(),
+        )
+            .prop_map(|((method, params), id)| {
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+            })
+    }
+
+    /// Calls of codexd's real methods with generated parameters.
+    fn api_call() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![1 => generic_call().boxed(), 2 => shaped_call().boxed()]
+    }
+
+    /// Calls of codexd's real methods with any parameters.
+    fn generic_call() -> impl Strategy<Value = serde_json::Value> {
+        (
+            prop::sample::select(vec![
+                "codexd_version",
+                "codexd_start",
+                "codexd_get",
+                "codexd_list",
+                "codexd_cancel",
+                "codexd_result",
+                "codexd_resume",
+                "codexd_wait",
+                "codexd_read_log",
+                "codexd_watch",
+                "codexd_unwatch",
+                "codexd_prune",
+            ]),
+            prop::option::of(prop_oneof![
+                prop::collection::vec(api_value(), 0..4).prop_map(serde_json::Value::from),
+                api_value(),
+            ]),
+            any::<u32>(),
+        )
+            .prop_map(|(method, params, id)| {
+                let mut call = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+                if let Some(params) = params {
+                    call["params"] = params;
+                }
+                call
+            })
     }
 
     /// A JSON value for ids and params, including wrong types.
@@ -862,7 +1129,9 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        // 256 cases by default; PROPTEST_CASES sets more for a long run (a `cases` given
+        // here outright would override it).
+        #![proptest_config(ProptestConfig { cases: long_run_cases(), ..ProptestConfig::default() })]
 
         #[test]
         fn frames_are_lines_and_long_ones_are_flagged(
@@ -897,6 +1166,34 @@ mod fuzz {
             prop_assert!(out.len() <= 1);
             for response in &out {
                 assert_response(response);
+            }
+        }
+
+        #[test]
+        fn codexd_methods_answer_generated_params_with_typed_results_or_errors(
+            call in api_call(),
+        ) {
+            let method = call["method"].as_str().unwrap_or_default().to_string();
+            let (out, answered) =
+                dispatch_to(codexd_methods(), &call.to_string(), Duration::from_secs(1));
+            // `wait` and `watch` on a real task may rightly go on; everything else answers.
+            if !matches!(method.as_str(), "codexd_wait" | "codexd_watch") {
+                prop_assert!(answered, "{} got no answer", call);
+            }
+            if answered {
+                prop_assert!(!out.is_empty(), "{} answered nothing", call);
+            }
+            for response in &out {
+                assert_response(response);
+                if let Some(error) = response.get("error") {
+                    let code = error["code"].as_i64().unwrap_or_default();
+                    // jsonrpsee's own codes, or one of codexd's typed kinds.
+                    prop_assert!(
+                        (-32700..=-32600).contains(&code) || (-32010..=-32001).contains(&code),
+                        "{} -> {}", call, response
+                    );
+                    prop_assert!(code != -32603, "an internal error: {} -> {}", call, response);
+                }
             }
         }
 
