@@ -296,9 +296,9 @@ impl TestEnv {
             .collect()
     }
 
-    /// The path of a task's directory in the state dir.
+    /// The path of a task's directory in the state dir (`tasks/<first two chars>/<id>`).
     pub fn task_dir(&self, id: &str) -> PathBuf {
-        self.state_dir.join("tasks").join(id)
+        self.state_dir.join("tasks").join(&id[..2]).join(id)
     }
 }
 

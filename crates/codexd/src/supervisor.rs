@@ -319,24 +319,12 @@ impl Supervisor {
     /// those the registry lacks (writes lost with a crash). Returns how many were restored.
     /// Run [`Supervisor::recover`] afterwards to adopt or settle the restored runs.
     pub async fn restore_from_files(&self, all: bool) -> Result<usize, RegistryError> {
-        let root = self.inner.config.tasks_root();
-        let Ok(entries) = std::fs::read_dir(&root) else {
-            return Ok(0);
-        };
         let mut restored = 0;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Some(id) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if !path.is_dir() || !TaskId::is_valid_prefix(id) {
-                continue;
-            }
-            let id = TaskId::from_stored(id);
+        for (id, dir) in taskdir::task_dirs(&self.inner.config.tasks_root()) {
+            let path = dir.path().to_path_buf();
             if !all && self.inner.registry.contains(&id)? {
                 continue;
             }
-            let dir = TaskDir::at(path.clone());
             match crate::rebuild::rebuild_record(&dir) {
                 Ok(Some(task)) => {
                     self.inner.registry.save_unflushed(&task)?;
@@ -371,7 +359,7 @@ impl Supervisor {
         let root = self.inner.config.tasks_root();
         let mut pruned = Vec::with_capacity(old.len());
         for task in old {
-            let dir = root.join(task.id.as_str());
+            let dir = TaskDir::new(&root, &task.id).path().to_path_buf();
             let doomed = root.join(format!("{PRUNED_PREFIX}{}", task.id));
             if dir.exists()
                 && let Err(e) = std::fs::rename(&dir, &doomed)
@@ -476,7 +464,9 @@ impl Supervisor {
         loop {
             let id = TaskId::from_bits(rand::random::<u64>());
             let taken = self.inner.registry.contains(&id).map_err(storage)?
-                || self.inner.config.tasks_root().join(id.as_str()).exists();
+                || TaskDir::new(&self.inner.config.tasks_root(), &id)
+                    .path()
+                    .exists();
             if !taken {
                 return Ok(id);
             }

@@ -1,4 +1,6 @@
-//! Each task's own directory under `<state>/tasks/<id>/`.
+//! Each task's own directory under `<state>/tasks/<shard>/<id>/`, where the shard is the
+//! id's first two characters: creating a directory among tens of thousands of siblings
+//! costs several times what it does in a small one, so no directory grows that large.
 //!
 //! | file           | written by | content                                              |
 //! |----------------|------------|------------------------------------------------------|
@@ -200,7 +202,7 @@ impl TaskDir {
     /// The directory of task `id` under `tasks_root` (not created).
     pub fn new(tasks_root: &Path, id: &TaskId) -> Self {
         TaskDir {
-            path: tasks_root.join(id.as_str()),
+            path: tasks_root.join(shard_of(id.as_str())).join(id.as_str()),
         }
     }
 
@@ -227,6 +229,14 @@ impl TaskDir {
     /// to a power cut in the same moment to miss the task; two fsyncs on every start are
     /// not worth that.
     pub fn create(&self, request: &StoredRequest) -> Result<(), FileError> {
+        if let Some(shard) = self.path.parent() {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(shard)
+                .map_err(|e| FileError::new("create task directory", shard, e))?;
+        }
+        // Not recursive: a directory already there is an error, never shared.
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&self.path)
@@ -310,6 +320,68 @@ impl TaskDir {
     pub fn file_len(&self, name: &str) -> u64 {
         fs::metadata(self.file(name)).map(|m| m.len()).unwrap_or(0)
     }
+}
+
+/// Length of a shard directory's name: the first characters of the ids it holds.
+pub const SHARD_LEN: usize = 2;
+
+/// The shard directory name of task `id`.
+pub fn shard_of(id: &str) -> &str {
+    id.get(..SHARD_LEN).unwrap_or(id)
+}
+
+/// Every task directory under `tasks_root`, by id. Task directories found directly under
+/// the root (the layout before shards) are first moved into their shard.
+pub fn task_dirs(tasks_root: &Path) -> Vec<(TaskId, TaskDir)> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(tasks_root) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if !path.is_dir() || !TaskId::is_valid_prefix(&name) {
+            continue;
+        }
+        if name.len() == SHARD_LEN {
+            let Ok(inner) = fs::read_dir(&path) else {
+                continue;
+            };
+            for task in inner.flatten() {
+                let task_path = task.path();
+                let Some(id) = task_path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if task_path.is_dir() && TaskId::is_valid_prefix(id) && shard_of(id) == name {
+                    found.push((TaskId::from_stored(id), TaskDir::at(task_path.clone())));
+                }
+            }
+        } else if name.len() > SHARD_LEN {
+            let id = TaskId::from_stored(name.as_str());
+            let dir = TaskDir::new(tasks_root, &id);
+            let moved = dir
+                .path()
+                .parent()
+                .map(|shard| {
+                    fs::DirBuilder::new()
+                        .mode(0o700)
+                        .recursive(true)
+                        .create(shard)
+                })
+                .unwrap_or(Ok(()))
+                .and_then(|()| fs::rename(&path, dir.path()));
+            match moved {
+                Ok(()) => found.push((id, dir)),
+                Err(e) => {
+                    tracing::warn!(dir = %path.display(), "cannot move a task directory into its shard: {e}");
+                    found.push((id, TaskDir::at(path)));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Opens a file for appending, creating it owner-only.
@@ -442,6 +514,61 @@ mod tests {
         assert_eq!(page.lines, vec![(0, "aaaaaaaaaa".to_string())]);
         let rest = read_lines(&path, page.next_offset, 3).unwrap();
         assert_eq!(rest.lines, vec![(11, "b".to_string())]);
+    }
+
+    #[test]
+    fn task_dirs_are_sharded_and_the_old_flat_layout_is_moved_in() {
+        let root = tempfile::tempdir().unwrap();
+        let new = TaskDir::new(root.path(), &TaskId::from_stored("ab123456"));
+        new.create(&StoredRequest::for_test(
+            "ab123456",
+            "/",
+            Timestamp::from_unix_ms(1),
+        ))
+        .unwrap();
+        assert_eq!(new.path(), root.path().join("ab").join("ab123456"));
+        // A second directory for the same id is refused, never shared.
+        assert!(
+            new.create(&StoredRequest::for_test(
+                "ab123456",
+                "/",
+                Timestamp::from_unix_ms(1)
+            ))
+            .is_err()
+        );
+        // A directory of the flat layout, and things that are not task directories.
+        std::fs::create_dir(root.path().join("cd987654")).unwrap();
+        std::fs::write(root.path().join("cd987654").join(REQUEST_FILE), "{}").unwrap();
+        std::fs::create_dir(root.path().join(".pruned-zz000000")).unwrap();
+        std::fs::write(root.path().join("ef000000"), "a file").unwrap();
+        std::fs::create_dir_all(root.path().join("ab").join("zz999999")).unwrap();
+
+        let mut found: Vec<(String, PathBuf)> = task_dirs(root.path())
+            .into_iter()
+            .map(|(id, dir)| (id.to_string(), dir.path().to_path_buf()))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                (
+                    "ab123456".to_string(),
+                    root.path().join("ab").join("ab123456")
+                ),
+                (
+                    "cd987654".to_string(),
+                    root.path().join("cd").join("cd987654")
+                ),
+            ]
+        );
+        assert!(
+            root.path()
+                .join("cd")
+                .join("cd987654")
+                .join(REQUEST_FILE)
+                .exists()
+        );
+        assert!(!root.path().join("cd987654").exists());
     }
 
     #[test]

@@ -195,7 +195,12 @@ async fn breakdown(
     for (id, began, ended) in runs {
         let task = client.get(id).await?;
         let run: RunRecord = serde_json::from_slice(&std::fs::read(
-            daemon.state_dir.join("tasks").join(id).join("run.json"),
+            daemon
+                .state_dir
+                .join("tasks")
+                .join(&id[..2])
+                .join(id)
+                .join("run.json"),
         )?)?;
         let created = task.created_at.system_time();
         let running = task
