@@ -44,9 +44,12 @@ pub fn session_id(pid: u32) -> Option<u32> {
 
 /// True if `pid` is alive, not a zombie, and started at `expected_start` (so it is the same
 /// process, not a reused pid).
+///
+/// Without `/proc` (macOS), start times are unknown (recorded as `None`) and liveness comes
+/// from `kill(pid, 0)`: a weaker identity, as a reused pid cannot be told apart there.
 pub fn is_same_process_alive(pid: u32, expected_start: Option<u64>) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
+        return !cfg!(target_os = "linux") && expected_start.is_none() && signal_reaches(pid);
     };
     let Some(close) = stat.rfind(')') else {
         return false;
@@ -59,6 +62,19 @@ pub fn is_same_process_alive(pid: u32, expected_start: Option<u64>) -> bool {
         Some(expected) => start_time(pid) == Some(expected),
         None => true,
     }
+}
+
+/// True if a process `pid` exists (signal 0 reaches it, or it exists under another user).
+fn signal_reaches(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Sends `signal` to every process in group `pgid`. Missing groups are not an error.

@@ -333,11 +333,9 @@ pub fn run(
         (Ok(events), Ok(stderr)) => (events, stderr),
         (Err(e), _) | (_, Err(e)) => return record(spawn_failed(e.to_string())),
     };
-    // Without its redactor a run must not start: its output would reach the disk raw.
-    let redactor = match run_redactor(patterns) {
-        Ok(redactor) => redactor,
-        Err(e) => return record(spawn_failed(format!("cannot start redaction: {e}"))),
-    };
+    // Codex is started before the redaction rules are compiled (a few milliseconds) so that
+    // the compilation overlaps its start-up instead of delaying it. Nothing it prints is
+    // read, let alone kept, until the redactor is ready: it waits in the pipes.
     let mut child = match Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -357,6 +355,17 @@ pub fn run(
         runner_pid: std::process::id(),
         codex_pid: child.id(),
         started_at: Timestamp::now(),
+    };
+    // Without its redactor a run must not go on: its output would reach the disk raw.
+    let redactor = match run_redactor(patterns) {
+        Ok(redactor) => redactor,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return record(spawn_failed(format!(
+                "cannot start redaction: {e} (codex was stopped before any of its output was kept)"
+            )));
+        }
     };
     if let Err(e) = serde_json::to_vec(&run)
         .map_err(|e| e.to_string())

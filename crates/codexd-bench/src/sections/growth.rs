@@ -281,8 +281,8 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<RegistryMemor
     // Section 2 table and target.
     let mut section = Section::new(
         "2. Durable start",
-        "Latency of `start` through `codexd-client` (acknowledged after the request file and \
-         the sled registry are flushed), fake codex exiting at once. One daemon per registry \
+        "Latency of `start` through `codexd-client` (acknowledged once its sled registry \
+         record is flushed; the request file is written but not synced), fake codex exiting at once. One daemon per registry \
          size, filled beforehand with the same fake tasks. Each round takes one sample from \
          every daemon, in an order that goes through every permutation in turn, and each \
          start is waited for before the next, so every sample is taken on \
@@ -323,7 +323,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<RegistryMemor
          once — codexd and pueued empty, codexd and pueued with the big state — and each \
          round runs one command on each, in an order that goes through every permutation \
          in turn. `codexctl start` returns after the task is durably recorded \
-         (fsync of its request file and its directory, then a sled flush); `pueue add` after \
+         (its request file written, then a sled flush); `pueue add` after \
          pueued has rewritten its whole `state.json` (no fsync). Each codexd task (fake \
          codex) is waited for, and every round ends with a 700 ms pause (two turns of \
          pueued's task loop) so pueue's `true` has run and its state was saved before the \
