@@ -134,8 +134,8 @@ impl Flusher {
 }
 
 impl Drop for Flusher {
-    /// Stops the thread and waits for it, so that the database is closed (and can be opened
-    /// again, or moved aside) once the last registry handle is gone.
+    /// Stops the thread and waits for it, so that no flush of ours outlives the last
+    /// registry handle.
     fn drop(&mut self) {
         self.waiters = None;
         if let Some(thread) = self.thread.take() {
@@ -151,12 +151,26 @@ impl Registry {
             let path = path.to_path_buf();
             move |source| RegistryError::Sled { path, op, source }
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(100))
-            .open()
-            .map_err(sled_err("open"))?;
+            .flush_every_ms(Some(100));
+        // sled's own background threads let go of a database a moment after its last
+        // handle in this process is dropped, and hold its file lock until then: a reopen
+        // in the same process (tests, or a registry moved aside and rebuilt) waits for
+        // that, briefly. Another process holding it is refused earlier (codexd.lock).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                opened => break opened.map_err(sled_err("open"))?,
+            }
+        };
         let tasks = db.open_tree("tasks").map_err(sled_err("open tree"))?;
         let by_created = db.open_tree("by_created").map_err(sled_err("open tree"))?;
         // Registries written before results moved to `result.json` kept a copy here.
@@ -470,8 +484,8 @@ mod tests {
                 "200 concurrent saves took {flushes} flushes"
             );
         }
-        // The last handle is gone: the flusher thread has stopped and the database is
-        // closed, so it opens again at once.
+        // The last handle is gone: the database opens again (once sled's own threads let
+        // go of it).
         let reg = Registry::open(&path).unwrap();
         assert_eq!(reg.len(), 200);
         assert_eq!(reg.check().unwrap(), 200);
