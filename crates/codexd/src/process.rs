@@ -26,20 +26,23 @@ pub fn user_umask() -> Option<libc::mode_t> {
     USER_UMASK.get().copied()
 }
 
+/// The fields of `/proc/PID/stat` from field 3 (the state) on. The command name (field 2)
+/// is in parentheses and may contain spaces, so it is skipped past its last `)`.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    Some(after_comm.split_whitespace().map(str::to_owned).collect())
+}
+
 /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`).
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(19)?.parse().ok()
+    stat_fields(pid)?.get(19)?.parse().ok()
 }
 
 /// The session id of `pid` (field 6 of `/proc/PID/stat`). A run's supervisor leads its
 /// own session (it calls setsid), which tells it apart from the processes it started.
 pub fn session_id(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(3)?.parse().ok()
+    stat_fields(pid)?.get(3)?.parse().ok()
 }
 
 /// True if `pid` is alive, not a zombie, and started at `expected_start` (so it is the same
@@ -48,18 +51,14 @@ pub fn session_id(pid: u32) -> Option<u32> {
 /// Without `/proc` (macOS), start times are unknown (recorded as `None`) and liveness comes
 /// from `kill(pid, 0)`: a weaker identity, as a reused pid cannot be told apart there.
 pub fn is_same_process_alive(pid: u32, expected_start: Option<u64>) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(fields) = stat_fields(pid) else {
         return !cfg!(target_os = "linux") && expected_start.is_none() && signal_reaches(pid);
     };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    let mut fields = stat[close + 1..].split_whitespace();
-    if fields.next() == Some("Z") {
+    if fields.first().map(String::as_str) == Some("Z") {
         return false;
     }
     match expected_start {
-        Some(expected) => start_time(pid) == Some(expected),
+        Some(expected) => fields.get(19).and_then(|s| s.parse().ok()) == Some(expected),
         None => true,
     }
 }
@@ -104,15 +103,33 @@ pub fn signal_group(pgid: u32, signal: i32) -> io::Result<()> {
     }
 }
 
+/// The task id in `CODEXD_TASK_ID` of `pid`'s environment, if it has one.
+fn task_marker(pid: u32) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{TASK_MARKER_ENV}=");
+    let id = env
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(prefix.as_bytes()))?;
+    std::str::from_utf8(id).ok().map(str::to_owned)
+}
+
+/// Every live process but this one, with the task marker it carries.
+fn marked_pids() -> impl Iterator<Item = (u32, String)> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(move |&pid| pid != me)
+        .filter_map(|pid| Some((pid, task_marker(pid)?)))
+        .filter(|&(pid, _)| is_same_process_alive(pid, None))
+}
+
 /// Pids of live processes whose environment carries `CODEXD_TASK_ID=<task_id>`.
 pub fn marked_processes(task_id: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let me = std::process::id();
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me && is_task_process(pid, task_id))
+    marked_pids()
+        .filter(|(_, marker)| marker == task_id)
+        .map(|(pid, _)| pid)
         .collect()
 }
 
@@ -120,26 +137,8 @@ pub fn marked_processes(task_id: &str) -> Vec<u32> {
 /// many tasks (start-up recovery), instead of one pass per task.
 pub fn processes_by_task() -> std::collections::HashMap<String, Vec<u32>> {
     let mut found: std::collections::HashMap<String, Vec<u32>> = Default::default();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    let me = std::process::id();
-    let prefix = format!("{TASK_MARKER_ENV}=");
-    for pid in entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
-        if pid == me {
-            continue;
-        }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let marker = env
-            .split(|&b| b == 0)
-            .find_map(|var| var.strip_prefix(prefix.as_bytes()));
-        if let Some(id) = marker.and_then(|id| std::str::from_utf8(id).ok())
-            && is_same_process_alive(pid, None)
-        {
-            found.entry(id.to_owned()).or_default().push(pid);
-        }
+    for (pid, marker) in marked_pids() {
+        found.entry(marker).or_default().push(pid);
     }
     found
 }
@@ -147,11 +146,7 @@ pub fn processes_by_task() -> std::collections::HashMap<String, Vec<u32>> {
 /// True if `pid` is alive (not a zombie) and carries `CODEXD_TASK_ID=<task_id>` in its
 /// environment: a process of that task, not one that reused the pid.
 pub fn is_task_process(pid: u32, task_id: &str) -> bool {
-    let needle = format!("{TASK_MARKER_ENV}={task_id}");
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-        .unwrap_or(false)
-        && is_same_process_alive(pid, None)
+    task_marker(pid).as_deref() == Some(task_id) && is_same_process_alive(pid, None)
 }
 
 /// SIGKILLs every live process of the task (by its environment marker); returns how many.
@@ -164,6 +159,29 @@ pub fn kill_marked_processes(task_id: &str) -> usize {
         }
     }
     pids.len()
+}
+
+/// SIGKILLs the task's marked processes until two passes in a row, 20 ms apart, find
+/// none (at most 50 passes): a process may fork while it is swept, and a child caught
+/// inside execve shows an empty environment for a moment. Returns how many were killed.
+pub async fn sweep_marked_processes(task_id: &str) -> usize {
+    let (mut killed, mut empty_passes) = (0, 0);
+    for _ in 0..50 {
+        match kill_marked_processes(task_id) {
+            0 => {
+                empty_passes += 1;
+                if empty_passes == 2 {
+                    break;
+                }
+            }
+            n => {
+                killed += n;
+                empty_passes = 0;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    killed
 }
 
 /// Waits until `pid` exits, for a process this daemon did not spawn (so cannot `wait` for).
@@ -199,6 +217,21 @@ fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
     }
     // SAFETY: the syscall returned a fresh fd that we now own.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Waits (at most 10 s) until `pid` shows the task marker `task_id`: `spawn` returns once
+/// the child has called execve, but the kernel fills in the new program's environment
+/// (what /proc/PID/environ shows) a moment later.
+#[cfg(test)]
+pub(crate) fn wait_for_marker(pid: u32, task_id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !is_task_process(pid, task_id) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker of {pid} never appeared"
+        );
+        std::thread::yield_now();
+    }
 }
 
 #[cfg(test)]
@@ -263,17 +296,7 @@ mod tests {
             .env(TASK_MARKER_ENV, &marker)
             .spawn()
             .unwrap();
-        // `spawn` returns once the child has called execve, but the kernel fills in the new
-        // program's environment (what /proc/PID/environ shows) a moment later: wait for it.
-        let environ = format!("/proc/{}/environ", child.id());
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::fs::read(&environ).map_or(true, |env| env.is_empty()) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "child environment never appeared"
-            );
-            std::thread::yield_now();
-        }
+        wait_for_marker(child.id(), &marker);
         assert_eq!(marked_processes(&marker), vec![child.id()]);
         assert_eq!(kill_marked_processes(&marker), 1);
         let status = child.wait().unwrap();
@@ -297,20 +320,10 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        // As above: the environment shows up a moment after spawn returns.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let grouped = loop {
-            let grouped = processes_by_task();
-            let count = |m: &String| grouped.get(m).map_or(0, Vec::len);
-            if count(&markers[0]) == 2 && count(&markers[1]) == 1 {
-                break grouped;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "markers never all seen: {grouped:?}"
-            );
-            std::thread::yield_now();
-        };
+        for (child, marker) in children.iter().zip([&markers[0], &markers[0], &markers[1]]) {
+            wait_for_marker(child.id(), marker);
+        }
+        let grouped = processes_by_task();
         let mut a = grouped[&markers[0]].clone();
         a.sort_unstable();
         let mut expected = vec![children[0].id(), children[1].id()];

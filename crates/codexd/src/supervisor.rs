@@ -294,12 +294,7 @@ impl Supervisor {
             // Processes of the task without their supervisor: nothing can read their
             // output or record their end any more.
             tracing::warn!(task = %task.id, processes = marked.len(), "killing processes of a run whose supervisor is gone");
-            for _ in 0..50 {
-                if process::kill_marked_processes(task.id.as_str()) == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            process::sweep_marked_processes(task.id.as_str()).await;
         }
         if supervisor.is_none() && !left_files {
             return Ok(false);
@@ -642,24 +637,11 @@ impl Supervisor {
         }
         if stop.is_some() {
             // Anything of the task still alive: its group, then anything that left the group
-            // but carries the task's marker in its environment. A process may fork while it
-            // is being swept, and a child caught inside execve shows an empty environment
-            // for a moment, so sweep until two passes in a row, 20 ms apart, find nothing
-            // (bounded).
+            // but carries the task's marker in its environment.
             let _ = process::signal_group(pid, libc::SIGKILL);
-            let mut empty_passes = 0;
-            for _ in 0..50 {
-                let killed = process::kill_marked_processes(task.id.as_str());
-                if killed == 0 {
-                    empty_passes += 1;
-                    if empty_passes == 2 {
-                        break;
-                    }
-                } else {
-                    empty_passes = 0;
-                    tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            let killed = process::sweep_marked_processes(task.id.as_str()).await;
+            if killed > 0 {
+                tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
             }
         }
         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
@@ -1068,12 +1050,7 @@ mod tests {
             }
         }
         let child = cmd.spawn().unwrap();
-        // The environment shows in /proc a moment after spawn returns.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !process::is_task_process(child.id(), id) {
-            assert!(std::time::Instant::now() < deadline, "marker never seen");
-            std::thread::yield_now();
-        }
+        process::wait_for_marker(child.id(), id);
         child
     }
 
