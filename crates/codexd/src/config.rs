@@ -28,7 +28,7 @@ pub struct Config {
     pub retention: Option<Duration>,
     /// How often the scheduled prune runs.
     pub prune_every: Duration,
-    /// Where held values of queued tasks live (see [`crate::pending`]); `None` means the
+    /// Where held values of queued tasks live (see [`crate::run::held`]); `None` means the
     /// socket's directory.
     pub runtime_dir: Option<PathBuf>,
     /// Most bytes of event log kept per task.

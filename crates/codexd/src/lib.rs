@@ -1,7 +1,7 @@
 //! codexd: the daemon that runs Codex CLI jobs in the background.
 //!
 //! Start-up order ([`run`]): take the state-dir lock, open the registry, settle what an
-//! earlier daemon left ([`supervisor::Supervisor::recover`]), bind the socket (reclaiming a
+//! earlier daemon left ([`run::Supervisor::recover`]), bind the socket (reclaiming a
 //! stale one, never displacing a live daemon; or serve the one systemd passed), then serve
 //! until SIGTERM/SIGINT or a `shutdown` call, telling systemd when ready and when stopping.
 //! Running codex processes are left running on exit; the next daemon adopts them.
@@ -11,29 +11,20 @@
 //! `runner` is the per-run supervisor process; `events`/`outcome` read codex's JSONL.
 
 pub mod config;
-pub mod events;
-pub mod gitsnap;
+pub mod files;
 pub mod hub;
-pub mod instance;
-pub mod outcome;
-pub mod pending;
-pub mod process;
-pub mod rebuild;
 pub mod redact;
 pub mod registry;
 pub mod results;
-pub mod runner;
+pub mod run;
 pub mod service;
-pub mod supervisor;
-pub mod systemd;
-pub mod taskdir;
-pub mod testparse;
 pub mod transport;
 
 use anyhow::Context;
 use codexd_api::CodexdApiServer;
 use config::Config;
 use std::sync::Arc;
+use transport::{instance, systemd};
 
 /// Runs the daemon until it is asked to stop, binding its own socket.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -56,13 +47,13 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
     }
     let config = Arc::new(config);
     let state_lock = instance::lock_state_dir(&config.state_dir)?;
-    instance::private_dir(&config.tasks_root())?;
+    files::private_dir(&config.tasks_root())?;
     let (registry, rebuild_all) = open_registry(&config)?;
-    instance::private_dir(&config.registry_path())?;
+    files::private_dir(&config.registry_path())?;
     // The ring holds whole event lines (up to megabytes each); a subscriber that falls
     // further behind re-reads from the files, so a short ring bounds memory, not data.
     let hub = hub::Hub::new(256);
-    let supervisor = supervisor::Supervisor::new(config.clone(), registry.clone(), hub);
+    let supervisor = run::Supervisor::new(config.clone(), registry.clone(), hub);
     let (listener, socket_guard) = match handoff.socket {
         Some(activated) => {
             tracing::info!(

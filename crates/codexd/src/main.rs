@@ -158,7 +158,7 @@ fn main() -> anyhow::Result<()> {
     }) = &cli.command
     {
         let (program, args) = command.split_first().context("run-task needs a program")?;
-        std::process::exit(codexd::runner::run(
+        std::process::exit(codexd::run::runner::run(
             task_dir,
             redact,
             *max_log_bytes,
@@ -166,7 +166,7 @@ fn main() -> anyhow::Result<()> {
             args,
         ));
     }
-    codexd::process::restrict_umask();
+    codexd::run::process::restrict_umask();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -175,7 +175,7 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     // SAFETY: no other thread has been started yet (the async runtime is built below).
-    let handoff = unsafe { codexd::systemd::Handoff::take_from_env() }?;
+    let handoff = unsafe { codexd::transport::systemd::Handoff::take_from_env() }?;
     let state_dir = match cli.state_dir {
         Some(dir) => dir,
         None => codexd_api::paths::default_state_dir().context(

@@ -2,12 +2,13 @@
 //! supervisor and registry. Implements the `CodexdApiServer` trait from `codexd-api`.
 
 use crate::hub::Update;
-use crate::outcome::StopReason;
 use crate::redact::{RedactConfig, Redactor};
 use crate::registry::Resolved;
+use crate::registry::records::{EVENTS_FILE, STDERR_FILE, StopReason};
+use crate::registry::taskdir::{self, StoredRequest, TaskDir};
 use crate::results;
-use crate::supervisor::{RunEnv, Supervisor};
-use crate::taskdir::{self, EVENTS_FILE, STDERR_FILE, StoredRequest, TaskDir};
+use crate::run::Supervisor;
+use crate::run::held::RunEnv;
 use codexd_api::rpc::RpcResult;
 use codexd_api::{
     ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, PruneReply,

@@ -10,6 +10,9 @@
 //! arriving (each stall timeout, or each MiB, whichever is later) and a response must be
 //! taken by the peer within the stall timeout.
 
+pub mod instance;
+pub mod systemd;
+
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::StreamCommon as _;
 use interprocess::local_socket::traits::tokio::Listener as _;
@@ -834,7 +837,7 @@ mod fuzz {
         static API: std::sync::OnceLock<(tempfile::TempDir, Methods)> = std::sync::OnceLock::new();
         let (_, methods) = API.get_or_init(|| {
             let state = tempfile::tempdir().expect("temp dir");
-            let supervisor = crate::supervisor::test_support::idle_supervisor(state.path());
+            let supervisor = crate::run::test_support::idle_supervisor(state.path());
             let service =
                 crate::service::Service::new(supervisor, Arc::new(tokio::sync::Notify::new()));
             use codexd_api::rpc::CodexdApiServer as _;

@@ -15,56 +15,17 @@
 //!
 //! These files alone are enough to rebuild a task's registry record.
 
-use crate::outcome::StopReason;
+use super::records::{
+    ENDED_FILE, EXIT_FILE, EndedRecord, ExitRecord, REQUEST_FILE, RESULT_FILE, RUN_FILE, RunRecord,
+    STOP_FILE, StopReason, StopRecord,
+};
+use crate::files::{FileError, replace_file, write_atomic};
 use codexd_api::{Task, TaskId, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-
-/// File names inside a task directory.
-pub const REQUEST_FILE: &str = "request.json";
-/// The event log.
-pub const EVENTS_FILE: &str = "events.jsonl";
-/// Codex's stderr.
-pub const STDERR_FILE: &str = "stderr.log";
-/// The exit status.
-pub const EXIT_FILE: &str = "exit.json";
-/// When each event line was written (`offset<TAB>unix_ms` per line).
-pub const TIMES_FILE: &str = "events.times";
-/// The task's full result, written when it ends.
-pub const RESULT_FILE: &str = "result.json";
-/// Written by the daemon when it decides to stop a run (cancel, timeout).
-pub const STOP_FILE: &str = "stop.json";
-/// Written by the runner once codex is started.
-pub const RUN_FILE: &str = "run.json";
-/// When the daemon found a run gone without an exit status (so that a record rebuilt later
-/// gets the same end time).
-pub const ENDED_FILE: &str = "ended.json";
-
-/// An I/O failure on a named file, with the operation that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{op} {}: {source}", path.display())]
-pub struct FileError {
-    /// What was being done.
-    pub op: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
-}
-
-impl FileError {
-    fn new(op: &'static str, path: &Path, source: io::Error) -> Self {
-        FileError {
-            op,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
 
 /// The durable copy of a task's request: every field of the task that does not change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,47 +110,6 @@ impl StoredRequest {
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
     }
-}
-
-/// A started run, as recorded by the runner (with the request, enough to rebuild the
-/// record of a running task).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// The runner's pid (the run's process group and session id).
-    pub runner_pid: u32,
-    /// Codex's pid.
-    pub codex_pid: u32,
-    /// When codex was started.
-    pub started_at: Timestamp,
-}
-
-/// Why and when the daemon stopped a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StopRecord {
-    /// Cancelled or timed out.
-    pub reason: StopReason,
-    /// When the daemon decided it.
-    pub at: Timestamp,
-}
-
-/// When the daemon settled a run that left no exit status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndedRecord {
-    /// The time the run was settled.
-    pub at: Timestamp,
-}
-
-/// How the codex process ended, as recorded by the runner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitRecord {
-    /// Exit code, if codex exited.
-    pub code: Option<i32>,
-    /// Signal, if codex was killed by one.
-    pub signal: Option<i32>,
-    /// Set when codex could not be started at all.
-    pub spawn_error: Option<String>,
-    /// When the runner saw the end.
-    pub finished_at: Timestamp,
 }
 
 /// A task's directory.
@@ -384,48 +304,6 @@ pub fn task_dirs(tasks_root: &Path) -> Vec<(TaskId, TaskDir)> {
     found
 }
 
-/// Opens a file for appending, creating it owner-only.
-pub fn open_append(path: &Path) -> Result<File, FileError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| FileError::new("open for append", path, e))
-}
-
-/// Writes `bytes` to `path` atomically and durably: a temporary file in the same directory,
-/// fsync, rename, fsync of the directory. Readers see the old content or the new, never a
-/// part, and the new content survives a power loss once this returns.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    replace_file(path, bytes, true)
-}
-
-/// Like [`write_atomic`], with the fsyncs only when `durable`: without them the file is
-/// still replaced whole and survives any crash of a process, but not a power loss.
-fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> Result<(), FileError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        if durable {
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if durable {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    result.map_err(|e: io::Error| FileError::new("write", path, e))
-}
-
 /// Complete lines read from a log file.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Lines {
@@ -486,6 +364,8 @@ pub fn read_lines(path: &Path, offset: u64, max_bytes: u64) -> Result<Lines, Fil
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::open_append;
+    use std::io::Write;
 
     #[test]
     fn reads_only_complete_lines_and_resumes_at_offsets() {
@@ -577,17 +457,5 @@ mod tests {
         let lines = read_lines(&dir.path().join("nope"), 5, 10).unwrap();
         assert!(lines.lines.is_empty());
         assert_eq!(lines.next_offset, 5);
-    }
-
-    #[test]
-    fn atomic_write_replaces_content_owner_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("exit.json");
-        write_atomic(&path, b"1").unwrap();
-        write_atomic(&path, b"22").unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"22");
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
     }
 }

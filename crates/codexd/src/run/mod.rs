@@ -6,16 +6,24 @@
 //!   applies cancel and timeout requests sent to it;
 //! - every change is saved (and flushed) to the registry before it is published.
 
+pub mod held;
+pub mod process;
+pub mod rebuild;
+pub mod runner;
+
 use crate::config::Config;
+use crate::files::{self, FileError};
 use crate::hub::{Hub, Update};
-use crate::outcome::{RunFacts, StopReason, settle};
-use crate::pending::PendingStore;
-use crate::process;
+use crate::registry::records::{
+    EVENTS_FILE, EXIT_FILE, ExitRecord, RESULT_FILE, STDERR_FILE, StopReason, TIMES_FILE,
+};
+use crate::registry::taskdir::{self, TaskDir};
 use crate::registry::{Registry, RegistryError};
-use crate::taskdir::{self, EVENTS_FILE, RESULT_FILE, STDERR_FILE, TIMES_FILE, TaskDir};
-use crate::{gitsnap, results};
+use crate::results::outcome::{RunFacts, settle};
+use crate::results::{self, gitsnap};
 use codexd_api::{ApiError, ErrorKind, Task, TaskId, TaskResult, TaskState, Timestamp};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use held::{PendingStore, RunEnv};
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,31 +38,6 @@ const PRUNED_PREFIX: &str = ".pruned-";
 const TAIL_INTERVAL: Duration = Duration::from_millis(20);
 /// Most bytes of log ingested per read.
 const INGEST_CHUNK: u64 = 1024 * 1024;
-
-/// What a run needs that is never written to disk: the environment on top of the
-/// daemon's, and the prompt and `-c` overrides as the client sent them (the stored copies
-/// are redacted).
-#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct RunEnv {
-    /// Variables to set.
-    pub set: BTreeMap<String, String>,
-    /// Variables to remove.
-    pub remove: Vec<String>,
-    /// The prompt, unredacted.
-    pub prompt: String,
-    /// The `-c` overrides, unredacted.
-    pub config: Vec<String>,
-}
-
-impl std::fmt::Debug for RunEnv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Values stay out of logs.
-        f.debug_struct("RunEnv")
-            .field("set", &self.set.keys().collect::<Vec<_>>())
-            .field("remove", &self.remove)
-            .finish_non_exhaustive()
-    }
-}
 
 struct RunControl {
     stop: mpsc::UnboundedSender<StopReason>,
@@ -287,9 +270,8 @@ impl Supervisor {
                     .copied()
                     .find(|&pid| process::session_id(pid) == Some(pid))
             });
-        let left_files = run.is_some()
-            || dir.file(taskdir::EXIT_FILE).exists()
-            || dir.file(EVENTS_FILE).exists();
+        let left_files =
+            run.is_some() || dir.file(EXIT_FILE).exists() || dir.file(EVENTS_FILE).exists();
         if supervisor.is_none() && !marked.is_empty() {
             // Processes of the task without their supervisor: nothing can read their
             // output or record their end any more.
@@ -320,7 +302,7 @@ impl Supervisor {
             if !all && self.inner.registry.contains(&id)? {
                 continue;
             }
-            match crate::rebuild::rebuild_record(&dir) {
+            match crate::run::rebuild::rebuild_record(&dir) {
                 Ok(Some(task)) => {
                     self.inner.registry.save_unflushed(&task)?;
                     restored += 1;
@@ -709,7 +691,7 @@ impl Supervisor {
         task: &mut Task,
         dir: &TaskDir,
         facts: &RunFacts,
-        exit: Option<&taskdir::ExitRecord>,
+        exit: Option<&ExitRecord>,
         stop: Option<StopReason>,
     ) -> Result<(), RegistryError> {
         let tail = stderr_tail(&dir.file(STDERR_FILE));
@@ -743,7 +725,7 @@ impl Supervisor {
         };
         match serde_json::to_vec_pretty(&result) {
             Ok(bytes) => {
-                if let Err(e) = taskdir::write_atomic(&dir.file(RESULT_FILE), &bytes) {
+                if let Err(e) = files::write_atomic(&dir.file(RESULT_FILE), &bytes) {
                     tracing::warn!(task = %task.id, "{e}");
                 }
             }
@@ -754,7 +736,7 @@ impl Supervisor {
 
     /// The full result recorded when a task ended (its `result.json`); `Ok(None)` if it has
     /// none (not ended, or ended before results were kept).
-    pub fn stored_result(&self, id: &TaskId) -> Result<Option<TaskResult>, taskdir::FileError> {
+    pub fn stored_result(&self, id: &TaskId) -> Result<Option<TaskResult>, FileError> {
         TaskDir::new(&self.inner.config.tasks_root(), id).read_result()
     }
 
@@ -1021,7 +1003,9 @@ pub(crate) mod test_support {
 mod tests {
     //! Recovery of runs that an earlier daemon started but died before recording.
     use super::*;
-    use crate::taskdir::{ExitRecord, RUN_FILE, RunRecord, StoredRequest, write_atomic};
+    use crate::files::write_atomic;
+    use crate::registry::records::{RUN_FILE, RunRecord};
+    use crate::registry::taskdir::StoredRequest;
     use test_support::idle_supervisor;
 
     /// Records `id` as queued, with its directory, as `submit` leaves it.
@@ -1087,7 +1071,7 @@ mod tests {
             finished_at: Timestamp::now(),
         };
         write_atomic(
-            &ended_dir.file(taskdir::EXIT_FILE),
+            &ended_dir.file(EXIT_FILE),
             &serde_json::to_vec(&exit).unwrap(),
         )
         .unwrap();

@@ -10,6 +10,9 @@
 //! sled 0.34's `flush_async` is never used: it can deadlock under concurrent writers
 //! (spacejam/sled#1308).
 
+pub mod records;
+pub mod taskdir;
+
 use codexd_api::{ListQuery, Task, TaskId, TaskPage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -395,7 +398,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taskdir::StoredRequest;
+    use crate::registry::taskdir::StoredRequest;
     use codexd_api::{TaskState, Timestamp};
 
     fn task(id: &str, ms: u64, cwd: &str) -> Task {

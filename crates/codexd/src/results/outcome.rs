@@ -3,19 +3,9 @@
 //! Shared by the live monitor and by start-up recovery, so a task settles to the same state
 //! whether or not the daemon watched it end.
 
-use crate::events::{CodexEvent, ItemKind, ItemPhase, parse_line};
-use crate::taskdir::ExitRecord;
+use crate::registry::records::{ExitRecord, StopReason, TRUNCATED_EVENT};
+use crate::results::events::{CodexEvent, ItemKind, ItemPhase, parse_line};
 use codexd_api::TaskState;
-
-/// Why the daemon stopped a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// A client cancelled it.
-    Cancelled,
-    /// Its wall-clock limit expired.
-    TimedOut,
-}
 
 /// Facts gathered from a run's event lines, in order.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -45,14 +35,12 @@ impl RunFacts {
             self.unparsable_lines += 1;
             return None;
         };
-        if let Some(activity) = crate::events::activity(&event) {
+        if let Some(activity) = crate::results::events::activity(&event) {
             self.activity = Some(activity);
         }
         match &event {
             CodexEvent::ThreadStarted { thread_id } => self.thread_id = Some(thread_id.clone()),
-            CodexEvent::Unknown { event_type, .. }
-                if event_type == crate::runner::TRUNCATED_EVENT =>
-            {
+            CodexEvent::Unknown { event_type, .. } if event_type == TRUNCATED_EVENT => {
                 self.log_truncated = true
             }
             CodexEvent::TurnCompleted { .. } => self.turn_completed = true,

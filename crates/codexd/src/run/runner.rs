@@ -19,9 +19,11 @@
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
+use crate::files;
 use crate::redact::{RedactConfig, RedactError, Redactor};
-use crate::taskdir::{
-    self, EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE, TIMES_FILE,
+use crate::registry::records::{
+    EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE, TIMES_FILE,
+    TRUNCATED_EVENT,
 };
 use codexd_api::Timestamp;
 use std::ffi::OsString;
@@ -49,9 +51,6 @@ enum LineKind {
     /// Plain text.
     Text,
 }
-
-/// Type of the event line the runner writes where it starts dropping output.
-pub const TRUNCATED_EVENT: &str = "codexd.log_truncated";
 
 /// Event types kept whatever the log's size: a task's outcome is decided by them.
 const ESSENTIAL_EVENTS: [&str; 5] = [
@@ -312,7 +311,7 @@ pub fn run(
     install_signal_handlers();
     let record = |record: ExitRecord| {
         let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        match taskdir::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
+        match files::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("codexd run-task: {e}");
@@ -327,8 +326,8 @@ pub fn run(
         finished_at: Timestamp::now(),
     };
     let (events, stderr_log) = match (
-        taskdir::open_append(&task_dir.join(EVENTS_FILE)),
-        taskdir::open_append(&task_dir.join(STDERR_FILE)),
+        files::open_append(&task_dir.join(EVENTS_FILE)),
+        files::open_append(&task_dir.join(STDERR_FILE)),
     ) {
         (Ok(events), Ok(stderr)) => (events, stderr),
         (Err(e), _) | (_, Err(e)) => return record(spawn_failed(e.to_string())),
@@ -370,7 +369,7 @@ pub fn run(
     if let Err(e) = serde_json::to_vec(&run)
         .map_err(|e| e.to_string())
         .and_then(|bytes| {
-            taskdir::write_atomic(&task_dir.join(RUN_FILE), &bytes).map_err(|e| e.to_string())
+            files::write_atomic(&task_dir.join(RUN_FILE), &bytes).map_err(|e| e.to_string())
         })
     {
         eprintln!("codexd run-task: {e}");
@@ -388,7 +387,7 @@ pub fn run(
             )
         })
     });
-    let times = taskdir::open_append(&task_dir.join(TIMES_FILE)).ok();
+    let times = files::open_append(&task_dir.join(TIMES_FILE)).ok();
     if let Some(stdout) = child.stdout.take()
         && let Err(e) = copy_lines(
             stdout,

@@ -7,11 +7,36 @@
 //! there and a restart marks such tasks `interrupted`, as a secret must not reach the disk.
 //! A file is removed once its run has started or the task was cancelled.
 
-use crate::supervisor::RunEnv;
 use codexd_api::TaskId;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+
+/// What a run needs that is never written to disk: the environment on top of the
+/// daemon's, and the prompt and `-c` overrides as the client sent them (the stored copies
+/// are redacted).
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunEnv {
+    /// Variables to set.
+    pub set: BTreeMap<String, String>,
+    /// Variables to remove.
+    pub remove: Vec<String>,
+    /// The prompt, unredacted.
+    pub prompt: String,
+    /// The `-c` overrides, unredacted.
+    pub config: Vec<String>,
+}
+
+impl std::fmt::Debug for RunEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values stay out of logs.
+        f.debug_struct("RunEnv")
+            .field("set", &self.set.keys().collect::<Vec<_>>())
+            .field("remove", &self.remove)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Where held values go (or why they cannot be held).
 #[derive(Debug, Clone)]
@@ -37,7 +62,7 @@ impl PendingStore {
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .and_then(|()| crate::instance::private_dir(&dir).map_err(std::io::Error::other));
+            .and_then(|()| crate::files::private_dir(&dir).map_err(std::io::Error::other));
         match made {
             Ok(()) => PendingStore { dir: Some(dir) },
             Err(e) => {

@@ -6,13 +6,14 @@
 //! crashed daemon) and is reclaimed. A socket passed by systemd (socket activation) is
 //! served as it is: never unlinked, but locked like one of our own.
 
+use crate::files::private_dir;
 use anyhow::{Context, bail};
 use interprocess::local_socket::tokio::Listener;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Holds an instance lock until dropped.
@@ -36,41 +37,6 @@ impl Drop for SocketGuard {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-/// Creates `dir` (and parents) with mode 0700, or checks that an existing one belongs to us
-/// and is private (tightening its mode if it is ours, and refusing a shared directory such
-/// as /tmp, which must keep its mode).
-pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("create directory {}", dir.display()))?;
-    let meta = std::fs::metadata(dir).with_context(|| format!("stat {}", dir.display()))?;
-    let uid = codexd_api::paths::current_uid();
-    if meta.uid() != uid {
-        bail!(
-            "{} belongs to uid {}, not to this user (uid {uid}): refusing to use it",
-            dir.display(),
-            meta.uid()
-        );
-    }
-    // A shared directory (world-writable or sticky, like /tmp) is never made private: that
-    // would lock every other user and program out of it.
-    if meta.mode() & 0o1002 != 0 {
-        bail!(
-            "{} is a shared directory (mode {:o}): use a directory of its own, e.g. {}",
-            dir.display(),
-            meta.mode() & 0o7777,
-            dir.join("codexd").display()
-        );
-    }
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("make {} private (0700)", dir.display()))?;
-    }
-    Ok(())
 }
 
 /// Takes the exclusive lock `path`, writing our pid into it; `what` names the resource in
@@ -174,7 +140,7 @@ fn lock_socket(socket: &Path) -> anyhow::Result<InstanceLock> {
 /// own; the file is systemd's, so it is never removed (nor its mode changed: systemd sets
 /// it from `SocketMode=`). Peers are still checked by uid on every connection.
 pub fn adopt_socket(
-    activated: crate::systemd::ActivatedSocket,
+    activated: crate::transport::systemd::ActivatedSocket,
 ) -> anyhow::Result<(Listener, SocketGuard)> {
     let lock = match activated.path() {
         Some(socket) => {
@@ -206,27 +172,4 @@ pub fn adopt_socket(
             _lock: lock,
         },
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shared_directory_is_refused_and_left_as_it_is() {
-        let root = tempfile::tempdir().unwrap();
-        let shared = root.path().join("shared");
-        std::fs::create_dir(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        let err = private_dir(&shared).unwrap_err().to_string();
-        assert!(err.contains("is a shared directory"), "{err}");
-        let mode = std::fs::metadata(&shared).unwrap().mode() & 0o7777;
-        assert_eq!(mode, 0o1777, "a shared directory keeps its mode");
-        // A directory of ours that is merely too open is tightened.
-        let ours = root.path().join("ours");
-        std::fs::create_dir(&ours).unwrap();
-        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o755)).unwrap();
-        private_dir(&ours).unwrap();
-        assert_eq!(std::fs::metadata(&ours).unwrap().mode() & 0o777, 0o700);
-    }
 }

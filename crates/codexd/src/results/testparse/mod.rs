@@ -10,7 +10,7 @@
 //! and carriage-return redraws are removed before anything is matched, since Codex's
 //! `NO_COLOR=1`/`TERM=dumb` does not stop every tool from colouring.
 //!
-//! Formats, and where each fixture under `testparse/fixtures/` came from (every fixture is
+//! Formats, and where each fixture under `fixtures/` came from (every fixture is
 //! the whole merged output, `2>&1`, of a real run on a tiny throwaway project, generated
 //! with `NO_COLOR=1 TERM=dumb CI=1` unless its name says `color`):
 //!
@@ -715,7 +715,7 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!("testparse/fixtures/", $name))
+            include_str!(concat!("fixtures/", $name))
         };
     }
 

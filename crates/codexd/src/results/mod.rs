@@ -1,12 +1,17 @@
 //! Computing a task's structured result from its event log.
 //!
 //! Everything comes from Codex's own events: `file_change` items for files, each
-//! `command_execution` for commands (and, through [`crate::testparse`], test counts),
+//! `command_execution` for commands (and, through [`crate::results::testparse`], test counts),
 //! `turn.completed` for usage, `todo_list` for the plan, `agent_message` for the answer.
 //! Command durations come from the time each line was written, recorded by the runner in
 //! `events.times`.
 
-use crate::events::{CodexEvent, ItemKind, ItemPhase, parse_line};
+pub mod events;
+pub mod gitsnap;
+pub mod outcome;
+pub mod testparse;
+
+use crate::results::events::{CodexEvent, ItemKind, ItemPhase, parse_line};
 use codexd_api::result::{CommandRun, DiffStat, FileChange, TestSummary, TodoItem, Usage};
 use codexd_api::shell::unwrap_command;
 use codexd_api::{Task, TaskResult, Timestamp};
@@ -145,7 +150,11 @@ impl ResultBuilder {
                             (Some(start), Some(end)) => Some(end.saturating_sub(start)),
                             _ => None,
                         };
-                        crate::testparse::add_output(&mut self.tests, &command, &aggregated_output);
+                        crate::results::testparse::add_output(
+                            &mut self.tests,
+                            &command,
+                            &aggregated_output,
+                        );
                     }
                 }
                 ItemKind::TodoList { items } => {
@@ -319,7 +328,7 @@ pub fn trim(mut result: TaskResult, limits: &TrimLimits) -> TaskResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taskdir::StoredRequest;
+    use crate::registry::taskdir::StoredRequest;
 
     fn task() -> Task {
         StoredRequest::for_test("abcd1234", "/w", Timestamp::now()).new_task()

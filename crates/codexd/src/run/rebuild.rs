@@ -6,9 +6,10 @@
 //! started) or `running`; start-up recovery then adopts runs that are still alive and
 //! settles the others from their files, exactly as after a normal restart.
 
-use crate::outcome::StopReason;
-use crate::process;
-use crate::taskdir::{EVENTS_FILE, FileError, TaskDir};
+use crate::files::FileError;
+use crate::registry::records::{EVENTS_FILE, StopReason};
+use crate::registry::taskdir::TaskDir;
+use crate::run::process;
 use codexd_api::{Task, TaskState};
 
 /// The record of the task in `dir`, from its files; `Ok(None)` if `dir` holds no request
@@ -45,7 +46,9 @@ pub fn rebuild_record(dir: &TaskDir) -> Result<Option<Task>, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taskdir::{EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, StoredRequest, write_atomic};
+    use crate::files::write_atomic;
+    use crate::registry::records::{EXIT_FILE, ExitRecord, RUN_FILE, RunRecord};
+    use crate::registry::taskdir::StoredRequest;
     use codexd_api::{TaskId, Timestamp};
 
     fn dir_with_request(root: &std::path::Path, id: &str) -> TaskDir {
