@@ -145,21 +145,7 @@ impl Service {
                 SANDBOX_MODES.join(", ")
             )));
         }
-        validate_common(
-            request.model.as_deref(),
-            &request.config,
-            &request.env,
-            &request.env_remove,
-            request.timeout_ms,
-        )?;
-        Ok((
-            cwd,
-            RunEnv {
-                set: request.env.clone(),
-                remove: request.env_remove.clone(),
-                ..Default::default()
-            },
-        ))
+        Ok((cwd, validate_run_options(request)?))
     }
 
     /// The redactor for what a request stores: the built-in rules, the daemon's patterns,
@@ -219,13 +205,51 @@ fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_common(
-    model: Option<&str>,
-    config: &[String],
-    env: &BTreeMap<String, String>,
-    env_remove: &[String],
+/// Each value redacted, as stored (the `-c` overrides).
+fn redact_each(redactor: &Redactor, values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|value| redactor.redact(value).into_owned())
+        .collect()
+}
+
+/// The options a start and a resume both carry for the run, borrowed from either request.
+struct RunOptions<'a> {
+    model: Option<&'a str>,
+    config: &'a [String],
+    env: &'a BTreeMap<String, String>,
+    env_remove: &'a [String],
     timeout_ms: Option<u64>,
-) -> Result<(), ApiError> {
+}
+
+// Both request types name these fields alike.
+macro_rules! run_options_from {
+    ($($request:ty),*) => {$(
+        impl<'a> From<&'a $request> for RunOptions<'a> {
+            fn from(r: &'a $request) -> Self {
+                RunOptions {
+                    model: r.model.as_deref(),
+                    config: &r.config,
+                    env: &r.env,
+                    env_remove: &r.env_remove,
+                    timeout_ms: r.timeout_ms,
+                }
+            }
+        }
+    )*};
+}
+run_options_from!(StartRequest, ResumeRequest);
+
+/// Checks the options a start and a resume share (model, `-c` overrides, environment,
+/// timeout) and returns the run's environment.
+fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv, ApiError> {
+    let RunOptions {
+        model,
+        config,
+        env,
+        env_remove,
+        timeout_ms,
+    } = request.into();
     if let Some(model) = model
         && (model.trim().is_empty() || model.contains('\0'))
     {
@@ -253,7 +277,7 @@ fn validate_common(
     if timeout_ms == Some(0) {
         return Err(invalid("timeout must be greater than zero"));
     }
-    Ok(())
+    Ok(RunEnv::with_environment(env, env_remove))
 }
 
 /// Waits for the next hub update about `id` (or a lag, which means "re-read").
@@ -310,11 +334,7 @@ impl CodexdApiServer for Service {
             cwd,
             sandbox: request.sandbox,
             model: request.model,
-            config: env
-                .config
-                .iter()
-                .map(|kv| redactor.redact(kv).into_owned())
-                .collect(),
+            config: redact_each(&redactor, &env.config),
             env_keys: env.set.keys().cloned().collect(),
             timeout_ms: request
                 .timeout_ms
@@ -416,13 +436,7 @@ impl CodexdApiServer for Service {
             .into());
         };
         validate_prompt(&request.prompt)?;
-        validate_common(
-            request.model.as_deref(),
-            &request.config,
-            &request.env,
-            &request.env_remove,
-            request.timeout_ms,
-        )?;
+        let mut env = validate_run_options(&request)?;
         if !parent.cwd.is_dir() {
             return Err(invalid(format!(
                 "the parent's cwd {} no longer exists",
@@ -451,12 +465,8 @@ impl CodexdApiServer for Service {
                 labels.push(label);
             }
         }
-        let env = RunEnv {
-            set: request.env.clone(),
-            remove: request.env_remove.clone(),
-            prompt: request.prompt,
-            config,
-        };
+        env.prompt = request.prompt;
+        env.config = config;
         let stored = StoredRequest {
             labels,
             id: self.supervisor.new_task_id()?,
@@ -464,11 +474,7 @@ impl CodexdApiServer for Service {
             cwd: parent.cwd.clone(),
             sandbox: parent.sandbox.clone(),
             model: request.model.or(parent.model.clone()),
-            config: env
-                .config
-                .iter()
-                .map(|kv| redactor.redact(kv).into_owned())
-                .collect(),
+            config: redact_each(&redactor, &env.config),
             env_keys: env.set.keys().cloned().collect(),
             timeout_ms: request.timeout_ms.or(parent.timeout_ms),
             parent: Some(parent_id),

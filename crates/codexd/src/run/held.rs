@@ -7,7 +7,7 @@
 //! there and a restart marks such tasks `interrupted`, as a secret must not reach the disk.
 //! A file is removed once its run has started or the task was cancelled.
 
-use codexd_api::TaskId;
+use codexd_api::{Task, TaskId};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
@@ -26,6 +26,18 @@ pub struct RunEnv {
     pub prompt: String,
     /// The `-c` overrides, unredacted.
     pub config: Vec<String>,
+}
+
+impl RunEnv {
+    /// The environment a request asks for (variables to set and to remove), with no
+    /// prompt or overrides yet.
+    pub fn with_environment(set: &BTreeMap<String, String>, remove: &[String]) -> Self {
+        RunEnv {
+            set: set.clone(),
+            remove: remove.to_vec(),
+            ..Default::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for RunEnv {
@@ -186,6 +198,19 @@ fn fnv1a(path: &Path) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         })
+}
+
+/// True if the stored prompt or config was changed by redaction (so the stored copy is not
+/// what the client sent).
+/// True when a task cannot start from its stored request alone: it sets or removes
+/// environment variables, or its stored prompt or overrides had a secret redacted.
+pub fn needs_held_values(task: &Task) -> bool {
+    !task.env_keys.is_empty() || is_redacted(task)
+}
+
+fn is_redacted(task: &Task) -> bool {
+    let marker = "[REDACTED:";
+    task.prompt.contains(marker) || task.config.iter().any(|kv| kv.contains(marker))
 }
 
 #[cfg(test)]

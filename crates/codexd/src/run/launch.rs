@@ -1,0 +1,193 @@
+//! How a run is started: the git snapshot that a result's diffstat is measured against,
+//! finding the codex binary, the `codex exec` arguments, and spawning the per-run
+//! supervisor (`codexd run-task`) in its own session; then the run is handed to its
+//! monitor. A run that cannot be started fails at once with the reason.
+
+use super::held::RunEnv;
+use super::monitor::RunProcess;
+use super::{Supervisor, process};
+use crate::config::Config;
+use crate::registry::records::StopReason;
+use crate::registry::taskdir::TaskDir;
+use crate::results::gitsnap;
+use codexd_api::{Task, TaskId, TaskState, Timestamp};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+
+impl Supervisor {
+    /// Starts the runner for a dequeued task and hands it to its monitor.
+    pub(super) async fn launch(
+        &self,
+        id: TaskId,
+        env: RunEnv,
+        stop_rx: mpsc::UnboundedReceiver<StopReason>,
+    ) {
+        let config = &self.inner.config;
+        let mut task = match self.inner.registry.get(&id) {
+            Ok(Some(task)) => task,
+            other => {
+                tracing::error!(task = %id, "queued task vanished from the registry: {other:?}");
+                self.release(&id).await;
+                return;
+            }
+        };
+        let dir = TaskDir::new(&config.tasks_root(), &id);
+        // The base of the result's diffstat: the work tree before codex touches it.
+        if let Some(snapshot) = gitsnap::snapshot(&task.cwd, dir.path()).await {
+            task.git_base_tree = Some(snapshot.tree);
+        }
+        let spawned = resolve_codex(&config.codex_bin, &env)
+            .and_then(|codex| spawn_runner(config, &task, &dir, &codex, &env));
+        // The unredacted prompt is no longer needed once codex has it.
+        drop(env);
+        match spawned {
+            Ok(child) => {
+                let pid = child.id().unwrap_or(0);
+                task.pid = Some(pid);
+                task.pid_start_time = process::start_time(pid);
+                task.enter(TaskState::Running, Timestamp::now());
+                if let Err(e) = self.commit(&task).await {
+                    tracing::error!(task = %id, "cannot record the start of the run: {e}");
+                }
+                self.pending().release(&id);
+                tracing::info!(task = %id, pid, "run started");
+                self.monitor(task, RunProcess::Child(child), stop_rx).await;
+            }
+            Err(message) => {
+                tracing::warn!(task = %id, "cannot start codex: {message}");
+                task.enter(TaskState::Running, Timestamp::now());
+                task.error = Some(message);
+                task.enter(TaskState::Failed, Timestamp::now());
+                if let Err(e) = self.commit(&task).await {
+                    tracing::error!(task = %id, "cannot record the failure: {e}");
+                }
+                self.pending().release(&id);
+                self.release(&id).await;
+            }
+        }
+    }
+}
+
+/// Finds the codex binary: a configured path as is, else a name on the run's PATH (the
+/// client's PATH when it sent one).
+pub(super) fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if codex_bin.contains('/') {
+        let path = PathBuf::from(codex_bin);
+        return if executable(&path) {
+            Ok(path)
+        } else {
+            Err(format!(
+                "codex binary {codex_bin} does not exist or is not executable (set --codex-bin or CODEXD_CODEX_BIN)"
+            ))
+        };
+    }
+    let search = env
+        .set
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    std::env::split_paths(&search)
+        .map(|dir| dir.join(codex_bin))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            format!(
+                "codex binary {codex_bin:?} not found on PATH; install it (npm install -g @openai/codex) or set --codex-bin / CODEXD_CODEX_BIN"
+            )
+        })
+}
+
+/// The `codex exec` arguments for a task.
+///
+/// Fresh: `exec --json --skip-git-repo-check -C CWD [-s S] [-m M] [-c KV]... -- PROMPT`.
+/// Resume: `exec --skip-git-repo-check -C CWD [-s S] resume --json [-m M] [-c KV]... -- THREAD PROMPT`:
+/// `exec resume` has no `-C`/`-s` of its own and defaults to a read-only sandbox, but the
+/// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0). `--`
+/// keeps a prompt that starts with `-` from being read as a flag.
+pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
+    let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
+    let mut args: Vec<OsString> = vec!["exec".into(), "--skip-git-repo-check".into()];
+    args.push("-C".into());
+    args.push(task.cwd.clone().into());
+    if let Some(sandbox) = &task.sandbox {
+        args.push("-s".into());
+        args.push(sandbox.into());
+    }
+    if resume_thread.is_some() {
+        args.push("resume".into());
+    }
+    args.push("--json".into());
+    if let Some(model) = &task.model {
+        args.push("-m".into());
+        args.push(model.into());
+    }
+    for kv in &env.config {
+        args.push("-c".into());
+        args.push(kv.into());
+    }
+    args.push("--".into());
+    if let Some(thread) = resume_thread {
+        args.push(thread.into());
+    }
+    args.push(env.prompt.clone().into());
+    args
+}
+
+/// Spawns `<runner_exe> run-task --task-dir DIR -- CODEX ARGS...` in a new session.
+pub(super) fn spawn_runner(
+    config: &Config,
+    task: &Task,
+    dir: &TaskDir,
+    codex: &Path,
+    env: &RunEnv,
+) -> Result<tokio::process::Child, String> {
+    let mut cmd = tokio::process::Command::new(&config.runner_exe);
+    cmd.arg("run-task").arg("--task-dir").arg(dir.path());
+    cmd.arg("--max-log-bytes")
+        .arg(config.max_log_bytes.to_string());
+    for (name, regex) in &config.redact_patterns {
+        cmd.arg("--redact").arg(format!("{name}={regex}"));
+    }
+    cmd.arg("--")
+        .arg(codex)
+        .args(codex_args(task, env))
+        .current_dir(&task.cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        // The daemon's log filter is not the run's.
+        .env_remove("RUST_LOG");
+    for key in &env.remove {
+        cmd.env_remove(key);
+    }
+    cmd.envs(&env.set);
+    cmd.env(process::TASK_MARKER_ENV, task.id.as_str());
+    let umask = process::user_umask();
+    // SAFETY: setsid and umask are async-signal-safe. setsid detaches the run into its own
+    // session and process group, so it can be signalled as a whole and outlive the daemon;
+    // the run gets the user's umask back (the daemon's own is owner-only).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(mask) = umask {
+                libc::umask(mask);
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| {
+        format!(
+            "could not start the run supervisor {}: {e}",
+            config.runner_exe.display()
+        )
+    })
+}

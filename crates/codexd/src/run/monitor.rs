@@ -1,0 +1,189 @@
+//! How a running task is watched: one monitor per run tails its event log (publishing new
+//! lines and recording the thread id at once), applies cancel and timeout requests (SIGINT
+//! to the process group, a grace period, then SIGKILL and the marker sweep), and settles
+//! the task when the run's process ends.
+//!
+//! A `running` task is changed only by its monitor.
+
+use super::settle::INGEST_CHUNK;
+use super::{Supervisor, process};
+use crate::hub::Update;
+use crate::registry::records::{EVENTS_FILE, StopReason};
+use crate::registry::taskdir::{self, TaskDir};
+use crate::results::outcome::RunFacts;
+use codexd_api::{Task, Timestamp};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How often a running task's event log is checked for new lines.
+const TAIL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How a run's process is watched.
+pub(super) enum RunProcess {
+    /// Spawned by this daemon: reaped with `wait`.
+    Child(tokio::process::Child),
+    /// Spawned by an earlier daemon: watched by pid and start time.
+    Adopted { pid: u32, start: Option<u64> },
+}
+
+impl RunProcess {
+    /// Waits until the run's process has ended.
+    async fn exited(&mut self) {
+        match self {
+            RunProcess::Child(child) => {
+                let _ = child.wait().await;
+            }
+            RunProcess::Adopted { pid, start } => process::wait_for_exit(*pid, *start).await,
+        }
+    }
+}
+
+impl Supervisor {
+    /// Watches a run until it ends: ingests its event log, applies stop requests and the
+    /// timeout, then settles the task.
+    pub(super) async fn monitor(
+        &self,
+        mut task: Task,
+        mut proc: RunProcess,
+        mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
+    ) {
+        let config = self.inner.config.clone();
+        let dir = TaskDir::new(&config.tasks_root(), &task.id);
+        let pid = task.pid.unwrap_or(0);
+        let mut facts = RunFacts::default();
+        let mut offset = 0u64;
+        // Facts are rebuilt from the start of the log; only lines not yet published are
+        // published (an adopted run was partly watched by the previous daemon).
+        let published_upto = task.log_bytes;
+        let deadline = task.timeout_ms.map(|ms| {
+            let elapsed = task
+                .started_at
+                .map(|s| s.until(Timestamp::now()))
+                .unwrap_or_default();
+            Instant::now() + Duration::from_millis(ms).saturating_sub(elapsed)
+        });
+        // A stop decided by an earlier daemon (which died before the run ended) still holds:
+        // signal again, then kill after the grace period.
+        let mut stop: Option<StopReason> = dir.read_stop().ok().flatten().map(|s| s.reason);
+        let mut kill_at: Option<Instant> = None;
+        if stop.is_some() {
+            let _ = process::signal_group(pid, libc::SIGINT);
+            kill_at = Some(Instant::now() + config.kill_grace);
+        }
+        let mut tick = tokio::time::interval(TAIL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        {
+            let exited = proc.exited();
+            tokio::pin!(exited);
+            loop {
+                tokio::select! {
+                    _ = &mut exited => break,
+                    _ = tick.tick() => {
+                        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
+                    }
+                    Some(reason) = stop_rx.recv(), if stop.is_none() => {
+                        tracing::info!(task = %task.id, ?reason, "stopping run: SIGINT to its process group");
+                        record_stop(&dir, reason, Timestamp::now());
+                        stop = Some(reason);
+                        let _ = process::signal_group(pid, libc::SIGINT);
+                        kill_at = Some(Instant::now() + config.kill_grace);
+                    }
+                    _ = sleep_until_opt(deadline), if stop.is_none() && deadline.is_some() => {
+                        tracing::info!(task = %task.id, "timeout: SIGINT to its process group");
+                        record_stop(&dir, StopReason::TimedOut, Timestamp::now());
+                        stop = Some(StopReason::TimedOut);
+                        let _ = process::signal_group(pid, libc::SIGINT);
+                        kill_at = Some(Instant::now() + config.kill_grace);
+                    }
+                    _ = sleep_until_opt(kill_at), if kill_at.is_some() => {
+                        tracing::info!(task = %task.id, "grace period over: SIGKILL to its process group");
+                        let _ = process::signal_group(pid, libc::SIGKILL);
+                        kill_at = None;
+                    }
+                }
+            }
+        }
+        if stop.is_some() {
+            // Anything of the task still alive: its group, then anything that left the group
+            // but carries the task's marker in its environment.
+            let _ = process::signal_group(pid, libc::SIGKILL);
+            let killed = process::sweep_marked_processes(task.id.as_str()).await;
+            if killed > 0 {
+                tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
+            }
+        }
+        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
+            .await;
+        let exit = dir.read_exit().unwrap_or_else(|e| {
+            tracing::warn!(task = %task.id, "{e}");
+            None
+        });
+        if let Err(e) = self
+            .finish(&mut task, &dir, &facts, exit.as_ref(), stop)
+            .await
+        {
+            tracing::error!(task = %task.id, "cannot record the end of the run: {e}");
+        }
+        tracing::info!(task = %task.id, state = %task.state, "run ended");
+        self.release(&task.id).await;
+    }
+
+    /// Reads new complete lines of the event log, folds them into `facts`, publishes them,
+    /// and records the thread id as soon as it is known.
+    pub(super) async fn ingest(
+        &self,
+        task: &mut Task,
+        dir: &TaskDir,
+        facts: &mut RunFacts,
+        offset: &mut u64,
+        published_upto: u64,
+    ) {
+        loop {
+            let lines = match taskdir::read_lines(&dir.file(EVENTS_FILE), *offset, INGEST_CHUNK) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    tracing::warn!(task = %task.id, "{e}");
+                    return;
+                }
+            };
+            if lines.lines.is_empty() {
+                return;
+            }
+            for (line_offset, line) in lines.lines {
+                facts.observe(&line);
+                if line_offset >= published_upto {
+                    self.inner.hub.publish(Update::Event {
+                        task: task.id.clone(),
+                        offset: line_offset,
+                        line: line.into(),
+                    });
+                }
+            }
+            *offset = lines.next_offset;
+            task.log_bytes = task.log_bytes.max(*offset);
+            task.log_truncated |= facts.log_truncated;
+            if facts.thread_id.is_some() && task.thread_id != facts.thread_id {
+                task.thread_id = facts.thread_id.clone();
+                if let Err(e) = self.commit(task).await {
+                    tracing::error!(task = %task.id, "cannot record the thread id: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Writes `stop.json` (so the reason survives a daemon restart); a failure is logged, and
+/// the stop goes ahead.
+pub(super) fn record_stop(dir: &TaskDir, reason: StopReason, at: Timestamp) {
+    if let Err(e) = dir.write_stop(reason, at) {
+        tracing::warn!("cannot record the stop: {e}");
+    }
+}
+
+pub(super) async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,71 @@
+//! Removing finished tasks past their retention: directory renamed aside first (so a crash
+//! cannot resurrect a half-removed task), then the record, then the files; leftovers of an
+//! interrupted prune are deleted at start-up.
+
+use super::Supervisor;
+use crate::registry::RegistryError;
+use crate::registry::taskdir::TaskDir;
+use codexd_api::{Task, TaskId, Timestamp};
+use std::time::Duration;
+
+/// Name prefix of a task directory being pruned.
+const PRUNED_PREFIX: &str = ".pruned-";
+
+impl Supervisor {
+    /// Removes finished tasks that ended more than `older_than` ago: the directory is first
+    /// renamed out of the way (so a crash cannot resurrect a half-removed task), then the
+    /// record goes, then the files. Queued and running tasks are never touched.
+    pub async fn prune(
+        &self,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<TaskId>, RegistryError> {
+        let now = Timestamp::now();
+        let mut old: Vec<Task> = self.inner.registry.tasks_where(|t| {
+            t.state.is_terminal() && t.finished_at.is_some_and(|at| at.until(now) > older_than)
+        })?;
+        old.sort_by_key(|t| t.finished_at);
+        if dry_run {
+            return Ok(old.into_iter().map(|t| t.id).collect());
+        }
+        let root = self.inner.config.tasks_root();
+        let mut pruned = Vec::with_capacity(old.len());
+        for task in old {
+            let dir = TaskDir::new(&root, &task.id).path().to_path_buf();
+            let doomed = root.join(format!("{PRUNED_PREFIX}{}", task.id));
+            if dir.exists()
+                && let Err(e) = std::fs::rename(&dir, &doomed)
+            {
+                tracing::warn!(task = %task.id, "cannot prune {}: {e}", dir.display());
+                continue;
+            }
+            self.inner.registry.remove(&task).await?;
+            if let Err(e) = std::fs::remove_dir_all(&doomed)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(task = %task.id, "cannot remove {}: {e}", doomed.display());
+            }
+            pruned.push(task.id);
+        }
+        if !pruned.is_empty() {
+            tracing::info!(count = pruned.len(), "pruned finished tasks");
+        }
+        Ok(pruned)
+    }
+
+    /// Deletes directories left by a prune that was interrupted.
+    pub fn clean_pruned_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(self.inner.config.tasks_root()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PRUNED_PREFIX)
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
