@@ -1,0 +1,181 @@
+//! One connection: the read loop, its idle timeout, and what counts as activity.
+//!
+//! The loop waits for a frame, reads it ([`super::frame`]), and hands it to the dispatcher
+//! ([`super::dispatch`]); answers go out through the connection's outbox
+//! ([`super::outbox`]). A connection is idle, and closed after the idle timeout, only when
+//! nothing is in flight: a long `wait` or a live subscription keeps it open however quiet.
+
+use super::Limits;
+use super::dispatch::Dispatcher;
+use super::frame::{Frame, read_frame};
+use super::outbox::{Outbox, write_loop};
+use interprocess::local_socket::tokio::Stream;
+use jsonrpsee::core::server::{BoundedSubscriptions, ConnectionId, MethodResponse, Methods};
+use jsonrpsee::types::error::ErrorCode;
+use jsonrpsee::types::{ErrorObject, Id};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader, ReadHalf};
+
+/// Serves one connection until the peer closes it, stalls, or stays idle too long.
+pub(super) async fn serve_connection(
+    stream: Stream,
+    conn_id: ConnectionId,
+    methods: Methods,
+    limits: &Limits,
+) {
+    let (recv, send) = tokio::io::split(stream);
+    let (tx, rx) = Outbox::new(limits);
+    let activity = Activity::new();
+    let mut writer = tokio::spawn(write_loop(send, rx, activity.clone(), limits.stall()));
+    let subscriptions = BoundedSubscriptions::new(limits.max_subscriptions);
+    let mut reader = BufReader::with_capacity(16 * 1024, recv);
+    let dispatcher = Dispatcher {
+        conn_id,
+        methods: &methods,
+        tx: &tx,
+        subscriptions: &subscriptions,
+        limits,
+    };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let input = tokio::select! {
+            // The writer ends only when the peer stopped taking responses.
+            _ = &mut writer => {
+                tracing::info!(?conn_id, "closed a connection whose peer stopped reading");
+                return;
+            }
+            input = wait_for_input(&mut reader, &activity, limits.idle_timeout) => input,
+        };
+        match input {
+            Err(()) => {
+                tracing::debug!(?conn_id, "closed an idle connection");
+                break;
+            }
+            Ok(Ok(false)) => break,
+            Ok(Ok(true)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(?conn_id, "connection read error: {e}");
+                break;
+            }
+        }
+        let frame = read_frame(
+            &mut reader,
+            &mut line,
+            limits.max_frame_bytes,
+            limits.stall(),
+        )
+        .await;
+        activity.touch();
+        match frame {
+            Ok(Frame::Stalled) => {
+                tracing::info!(?conn_id, "closed a connection that stalled mid-frame");
+                break;
+            }
+            Ok(Frame::Eof) => break,
+            Ok(Frame::TooLarge) => {
+                let err = ErrorObject::owned(
+                    ErrorCode::OversizedRequest.code(),
+                    format!("request line over {} bytes", limits.max_frame_bytes),
+                    None::<()>,
+                );
+                let _ = tx
+                    .send(MethodResponse::error(Id::Null, err).into_json())
+                    .await;
+            }
+            Ok(Frame::Line) => {
+                let busy = activity.busy();
+                dispatcher.dispatch_line(&line, busy).await;
+            }
+            Err(e) => {
+                tracing::debug!(?conn_id, "connection read error: {e}");
+                break;
+            }
+        }
+    }
+    // Dropping the last sender ends the writer; open subscriptions see the sink closed.
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Waits until the peer has sent at least one byte (true) or closed (false), or until the
+/// connection has been idle for `idle` with nothing in flight (`Err`).
+async fn wait_for_input(
+    reader: &mut BufReader<ReadHalf<Stream>>,
+    activity: &Activity,
+    idle: Duration,
+) -> Result<std::io::Result<bool>, ()> {
+    loop {
+        // While a call or subscription is in flight the connection is not idle, whatever
+        // the time since its last message: look again a whole period later (a deadline in
+        // the past would make this loop spin).
+        let now = Instant::now();
+        let deadline = match activity.idle_deadline(idle) {
+            at if at > now => at,
+            _ => now + idle,
+        };
+        match tokio::time::timeout_at(deadline.into(), reader.fill_buf()).await {
+            Ok(read) => return Ok(read.map(|bytes| !bytes.is_empty())),
+            Err(_) => {
+                let idle_now = activity.in_flight.load(Ordering::Relaxed) == 0
+                    && activity.idle_deadline(idle) <= Instant::now();
+                if idle_now {
+                    return Err(());
+                }
+            }
+        }
+    }
+}
+
+/// What a connection is doing, shared by its reader, writer and in-flight calls.
+pub(super) struct Activity {
+    /// When the connection was opened.
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last message in either direction.
+    last_ms: AtomicU64,
+    /// Calls and subscriptions in flight.
+    pub(super) in_flight: AtomicUsize,
+}
+
+impl Activity {
+    /// A connection opened now, with nothing in flight; shared, as the writer and every
+    /// call in flight hold it too.
+    pub(super) fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// Records a message now.
+    pub(super) fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection becomes idle-closable if nothing happens before.
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
+    }
+
+    /// Marks a call or subscription as in flight until the guard is dropped.
+    pub(super) fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+}
+
+/// A call or subscription in flight (see [`Activity::busy`]).
+pub(super) struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    /// Ends the mark, and counts as activity: the idle timeout runs from when the last call
+    /// was answered, not from the request that started it.
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}

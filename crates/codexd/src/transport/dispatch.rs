@@ -1,0 +1,293 @@
+//! Running what a frame asks: a call, a batch or a subscription, handed to jsonrpsee's
+//! `RpcModule` callbacks, with the answers queued on the connection's outbox.
+//!
+//! jsonrpsee has no IPC server, so this is the part of its server done here: parsing the
+//! request, picking the callback, spawning what may take long, and pacing subscriptions.
+//! Every call gets an answer (or none, for a notification), whatever the line held.
+
+use super::Limits;
+use super::connection::Busy;
+use super::outbox::Outbox;
+use jsonrpsee::core::server::{
+    BoundedSubscriptions, ConnectionId, MethodCallback, MethodResponse, MethodSink, Methods,
+    SubscriptionState,
+};
+use jsonrpsee::types::error::ErrorCode;
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Id, Params, Request};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+/// Messages a subscription may have waiting for the connection's outbox: the handler
+/// waits beyond that, so a fast producer is paced by the peer.
+const SUBSCRIPTION_BUFFER: usize = 16;
+
+/// What dispatching needs from its connection: who is calling, what it may call, where the
+/// answers go, and its limits. One per connection, lent to every line it reads.
+pub(super) struct Dispatcher<'a> {
+    pub(super) conn_id: ConnectionId,
+    pub(super) methods: &'a Methods,
+    pub(super) tx: &'a Outbox,
+    pub(super) subscriptions: &'a BoundedSubscriptions,
+    pub(super) limits: &'a Limits,
+}
+
+impl Dispatcher<'_> {
+    /// Handles one line: a request, a batch, or a notification.
+    pub(super) async fn dispatch_line(&self, line: &[u8], busy: Busy) {
+        let tx = self.tx;
+        let Ok(text) = std::str::from_utf8(line) else {
+            let err = ErrorObject::owned(
+                ErrorCode::ParseError.code(),
+                "request is not valid UTF-8",
+                None::<()>,
+            );
+            let _ = tx
+                .send(MethodResponse::error(Id::Null, err).into_json())
+                .await;
+            return;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        if text.starts_with('[') {
+            let response = self.dispatch_batch(text).await;
+            if let Some(response) = response {
+                let _ = tx.send(response).await;
+            }
+            return;
+        }
+        match serde_json::from_str::<Request>(text) {
+            Ok(request) => self.dispatch_request(request, busy).await,
+            Err(_) => {
+                if let Some(response) = invalid_request_response(text) {
+                    let _ = tx.send(response).await;
+                }
+            }
+        }
+    }
+
+    /// Runs one request. Method calls run on their own task (a slow `wait` must not hold up the
+    /// connection); responses go to the connection's writer. `busy` marks the connection as
+    /// not idle until the call is answered or the subscription ends.
+    async fn dispatch_request(&self, request: Request<'_>, busy: Busy) {
+        let Dispatcher {
+            conn_id,
+            methods,
+            tx,
+            subscriptions,
+            limits,
+        } = *self;
+        let Request {
+            id, method, params, ..
+        } = request;
+        let id = id.into_owned();
+        let params = Params::new(params.as_ref().map(|p| p.get())).into_owned();
+        let max_response = limits.max_response_bytes;
+        let Some((_, callback)) = methods.method_with_name(&method) else {
+            let err = ErrorObject::owned(
+                ErrorCode::MethodNotFound.code(),
+                format!("unknown method {method:?}"),
+                None::<()>,
+            );
+            let _ = tx.send(MethodResponse::error(id, err).into_json()).await;
+            return;
+        };
+        match callback.clone() {
+            MethodCallback::Sync(cb) => {
+                let response = cb(id, params, max_response, Default::default());
+                send_response(tx, response).await;
+            }
+            MethodCallback::Unsubscription(cb) => {
+                let response = cb(id, params, conn_id, max_response, Default::default());
+                send_response(tx, response).await;
+            }
+            MethodCallback::Async(cb) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let response = cb(id, params, conn_id, max_response, Default::default()).await;
+                    send_response(&tx, response).await;
+                    drop(busy);
+                });
+            }
+            MethodCallback::Subscription(cb) => {
+                let Some(permit) = subscriptions.acquire() else {
+                    let err = ErrorObject::owned(
+                        ErrorCode::ServerError(-32010).code(),
+                        format!(
+                            "too many subscriptions on this connection (limit {})",
+                            limits.max_subscriptions
+                        ),
+                        None::<()>,
+                    );
+                    let _ = tx.send(MethodResponse::error(id, err).into_json()).await;
+                    return;
+                };
+                // The handler writes its own response (accept or reject) to the sink. If it
+                // drops the pending sink without either, nothing was written: forward its
+                // fallback response so the client is never left waiting.
+                let (sub_tx, mut sub_rx) = mpsc::channel::<Box<RawValue>>(SUBSCRIPTION_BUFFER);
+                let sink = MethodSink::new_with_limit(sub_tx, max_response as u32);
+                let state = SubscriptionState {
+                    conn_id,
+                    id_provider: &jsonrpsee::core::id_providers::RandomIntegerIdProvider,
+                    subscription_permit: permit,
+                };
+                let response_future = cb(id, params, sink, state, Default::default());
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    // The connection is busy for as long as the subscription lives.
+                    let _busy = busy;
+                    let response = response_future.await;
+                    match sub_rx.try_recv() {
+                        Ok(first) => {
+                            if tx.send(first).await.is_err() {
+                                return;
+                            }
+                            let (_, notify, _) = response.into_parts();
+                            if let Some(notify) = notify {
+                                notify.notify(true);
+                            }
+                        }
+                        Err(_) => {
+                            send_response(&tx, response).await;
+                        }
+                    }
+                    while let Some(msg) = sub_rx.recv().await {
+                        if tx.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Runs a batch: each call in order (subscriptions are not allowed in batches), one array
+    /// of responses.
+    async fn dispatch_batch(&self, text: &str) -> Option<Box<RawValue>> {
+        let Dispatcher {
+            conn_id,
+            methods,
+            limits,
+            ..
+        } = *self;
+        let calls: Vec<&RawValue> = match serde_json::from_str(text) {
+            Ok(calls) => calls,
+            Err(e) => {
+                let err = ErrorObject::owned(
+                    ErrorCode::ParseError.code(),
+                    format!("batch is not JSON: {e}"),
+                    None::<()>,
+                );
+                return Some(MethodResponse::error(Id::Null, err).into_json());
+            }
+        };
+        if calls.is_empty() {
+            let err =
+                ErrorObject::owned(ErrorCode::InvalidRequest.code(), "empty batch", None::<()>);
+            return Some(MethodResponse::error(Id::Null, err).into_json());
+        }
+        let mut responses: Vec<Box<RawValue>> = Vec::new();
+        for call in calls {
+            let response = match serde_json::from_str::<Request>(call.get()) {
+                Ok(request) => {
+                    let Request {
+                        id, method, params, ..
+                    } = request;
+                    let params = Params::new(params.as_ref().map(|p| p.get()));
+                    match methods.method_with_name(&method).map(|(_, cb)| cb) {
+                        None => Some(
+                            MethodResponse::error(id, ErrorObject::from(ErrorCode::MethodNotFound))
+                                .into_json(),
+                        ),
+                        Some(MethodCallback::Sync(cb)) => Some(
+                            cb(id, params, limits.max_response_bytes, Default::default())
+                                .into_json(),
+                        ),
+                        Some(MethodCallback::Async(cb)) => Some(
+                            cb(
+                                id.into_owned(),
+                                params.into_owned(),
+                                conn_id,
+                                limits.max_response_bytes,
+                                Default::default(),
+                            )
+                            .await
+                            .into_json(),
+                        ),
+                        Some(_) => {
+                            let err: ErrorObjectOwned = ErrorObject::owned(
+                                ErrorCode::InvalidRequest.code(),
+                                "subscriptions are not allowed in a batch",
+                                None::<()>,
+                            );
+                            Some(MethodResponse::error(id, err).into_json())
+                        }
+                    }
+                }
+                Err(_) => invalid_request_response(call.get()),
+            };
+            responses.extend(response);
+        }
+        if responses.is_empty() {
+            return None;
+        }
+        let joined = format!(
+            "[{}]",
+            responses
+                .iter()
+                .map(|r| r.get())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        RawValue::from_string(joined).ok()
+    }
+}
+
+/// The response for a line that is not a valid request: nothing for a notification, a parse
+/// error for non-JSON, an invalid-request error otherwise.
+fn invalid_request_response(text: &str) -> Option<Box<RawValue>> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => {
+            let err = ErrorObject::owned(
+                ErrorCode::ParseError.code(),
+                format!("request is not JSON: {e}"),
+                None::<()>,
+            );
+            Some(MethodResponse::error(Id::Null, err).into_json())
+        }
+        Ok(value) => {
+            let is_notification =
+                value.get("method").is_some_and(|m| m.is_string()) && value.get("id").is_none();
+            if is_notification {
+                return None;
+            }
+            let id = match value.get("id") {
+                Some(serde_json::Value::Number(n)) => {
+                    n.as_u64().map(Id::Number).unwrap_or(Id::Null)
+                }
+                Some(serde_json::Value::String(s)) => Id::Str(s.clone().into()),
+                _ => Id::Null,
+            };
+            let err = ErrorObject::owned(
+                ErrorCode::InvalidRequest.code(),
+                "invalid JSON-RPC 2.0 request (needs \"jsonrpc\":\"2.0\", a string \"method\" and an \"id\")",
+                None::<()>,
+            );
+            Some(MethodResponse::error(id, err).into_json())
+        }
+    }
+}
+
+/// Queues a call's response. A handler that asked to hear when its response was processed
+/// (jsonrpsee's `notify_on_completion`) learns whether a success reached the outbox, so
+/// whatever it starts afterwards follows an answer the peer will get.
+async fn send_response(tx: &Outbox, response: MethodResponse) {
+    let success = response.is_success();
+    let (json, notify, _) = response.into_parts();
+    let sent = tx.send(json).await.is_ok();
+    if let Some(notify) = notify {
+        notify.notify(sent && success);
+    }
+}
