@@ -8,12 +8,12 @@
 
 //!
 //! The supervisor answers one question per file:
-//! - [`queue`]: which task runs next (submit, schedule, stop requests, run slots);
-//! - [`launch`]: how a run is started (`codexd run-task` in its own session);
-//! - [`monitor`]: how a running task is watched and stopped;
-//! - [`settle`]: how an ended run becomes a terminal record with its result;
-//! - [`recovery`]: what an earlier daemon left behind (adopt, settle, queue again);
-//! - [`prune`]: removing old finished tasks.
+//! - `queue`: which task runs next (submit, schedule, stop requests, run slots);
+//! - `launch`: how a run is started (`codexd run-task` in its own session);
+//! - `monitor`: how a running task is watched and stopped;
+//! - `settle`: how an ended run becomes a terminal record with its result;
+//! - `recovery`: what an earlier daemon left behind (adopt, settle, queue again);
+//! - `prune`: removing old finished tasks.
 //!
 //! Beside it: [`runner`] is the per-run supervisor process itself, [`process`] process
 //! identity and signals, [`held`] the values a queued task needs that never touch the disk,
