@@ -1,14 +1,20 @@
 //! codexd: the daemon that runs Codex CLI jobs in the background.
 //!
-//! Start-up order ([`run`]): take the state-dir lock, open the registry, settle what an
+//! Start-up order ([`run()`]): take the state-dir lock, open the registry, settle what an
 //! earlier daemon left ([`run::Supervisor::recover`]), bind the socket (reclaiming a
 //! stale one, never displacing a live daemon; or serve the one systemd passed), then serve
 //! until SIGTERM/SIGINT or a `shutdown` call, telling systemd when ready and when stopping.
 //! Running codex processes are left running on exit; the next daemon adopts them.
 //!
-//! Module map: `transport` (socket + JSON-RPC framing) → `service` (API methods) →
-//! `supervisor` (queue, runs, stop) → `registry` (sled) and `taskdir` (per-task files);
-//! `runner` is the per-run supervisor process; `events`/`outcome` read codex's JSONL.
+//! Module map, each layer importing only those below it:
+//! - [`transport`]: the socket, framing, limits, systemd activation, instance locks;
+//! - [`service`]: the API methods (validation, id prefixes, wait/watch over the [`hub`]);
+//! - [`run`]: the supervisor (queue, launch, monitor, settle, recovery, prune), the per-run
+//!   `run-task` process, process identity, held values;
+//! - [`results`]: codex's JSONL events, the structured result, test parsers, git
+//!   snapshots, how a run ended;
+//! - [`registry`]: the sled index, task directories, and the records written in them;
+//! - [`redact`], [`files`], [`config`]: redaction, owner-only file helpers, settings.
 
 pub mod config;
 pub mod files;
