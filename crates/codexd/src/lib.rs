@@ -9,7 +9,7 @@
 //! Module map, each layer importing only those below it:
 //! - [`transport`]: the socket, framing, limits, systemd activation, instance locks;
 //! - [`service`]: the API methods (validation, id prefixes, wait/watch over the [`hub`]);
-//! - [`run`]: the supervisor (queue, launch, monitor, settle, recovery, prune), the per-run
+//! - [`run`](mod@run): the supervisor (queue, launch, monitor, settle, recovery, prune), the per-run
 //!   `run-task` process, process identity, held values;
 //! - [`results`]: codex's JSONL events, the structured result, test parsers, git
 //!   snapshots, how a run ended;
