@@ -6,7 +6,7 @@
 //! Every call gets an answer (or none, for a notification), whatever the line held.
 
 use super::Limits;
-use super::connection::Busy;
+use super::activity::Busy;
 use super::outbox::Outbox;
 use jsonrpsee::core::server::{
     BoundedSubscriptions, ConnectionId, MethodCallback, MethodResponse, MethodSink, Methods,

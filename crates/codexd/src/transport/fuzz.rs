@@ -9,7 +9,7 @@
 //! default persistence, a path parallel to this file's) and run first next time.
 
 use super::Limits;
-use super::connection::Activity;
+use super::activity::Activity;
 use super::dispatch::Dispatcher;
 use super::frame::{Frame, read_frame};
 use super::outbox::Outbox;

@@ -18,6 +18,7 @@
 pub mod instance;
 pub mod systemd;
 
+mod activity;
 mod connection;
 mod dispatch;
 mod frame;

@@ -6,7 +6,7 @@
 //! the stall timeout ends the writer, and with it the connection.
 
 use super::Limits;
-use super::connection::Activity;
+use super::activity::Activity;
 use interprocess::local_socket::tokio::Stream;
 use serde_json::value::RawValue;
 use std::sync::Arc;
