@@ -56,11 +56,24 @@
 //! and the value is at least 8 characters, not a file path, and not one repeated
 //! character. Such a value is redacted wherever it occurs, also inside a longer word: a
 //! secret glued into a URL, a header or a concatenation is still the secret.
+//!
+//! Layout: this file is the engine (*how* text is scanned and replaced: the fast path,
+//! the regions, merging overlapping matches, JSON lines); `rules` holds the built-in rules
+//! (*what* a secret is: the patterns, triggers, ranks and the `assignment` heuristic);
+//! `tests` holds the unit tests with their corpus of fabricated secrets and lookalikes.
+
+mod rules;
+#[cfg(test)]
+mod tests;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta::Regex as MetaRegex;
-use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
+use rules::{
+    CONTEXT_NAMES, Context, NAME, RANK_CONTEXT, RANK_ENV, RANK_SPECIFIC, RANK_USER, SPECIFIC,
+    TRIGGERS, context_pattern, context_value, env_name_is_secret, env_value_can_be_secret,
+    private_key_pattern, specific_patterns,
+};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -76,6 +89,7 @@ pub struct RedactConfig {
 }
 
 impl fmt::Debug for RedactConfig {
+    /// Shows the patterns and the environment's names, never its values.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the environment values: they are what we are hiding.
         let env_names: Vec<&str> = self.env_values.iter().map(|(n, _)| n.as_str()).collect();
@@ -105,160 +119,26 @@ pub enum RedactError {
 }
 
 // ---------------------------------------------------------------------------------------
-// Built-in rules
-// ---------------------------------------------------------------------------------------
-
-/// Rank of a match when overlapping matches are merged: the highest names the union.
-const RANK_SPECIFIC: u8 = 4;
-const RANK_USER: u8 = 3;
-const RANK_ENV: u8 = 2;
-const RANK_CONTEXT: u8 = 1;
-
-/// Lines with a trigger this close after a region join it (see `Redactor::collect`).
-const MERGE_GAP: usize = 256;
-
-const PK_HEADER: &str =
-    r"-----BEGIN (?:RSA |EC |OPENSSH |PGP |DSA |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----";
-const PK_FOOTER: &str =
-    r"-----END (?:RSA |EC |OPENSSH |PGP |DSA |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----";
-
-/// A private-key block: header, body (any text without `--`), footer; or, when there
-/// is no footer (a truncated key), the header and the base64-looking body after it.
-fn private_key_pattern() -> String {
-    format!(
-        r"{PK_HEADER}(?:(?:[^-]|-[^-])*?{PK_FOOTER}|(?:[A-Za-z0-9+/=\s:,.]|\\[nrt]|-[A-Za-z0-9])*)"
-    )
-}
-
-/// The shape rules: each match is a secret as a whole. Order matters for matches that
-/// start at the same place (`sk-ant-` before `sk-`).
-const SPECIFIC: &[(&str, &str)] = &[
-    ("private-key", ""), // filled in by private_key_pattern()
-    (
-        "jwt",
-        r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
-    ),
-    ("anthropic-key", r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{24,}"),
-    (
-        "openai-key",
-        r"(?-u:\b)sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{32,})",
-    ),
-    (
-        "github-token",
-        r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
-    ),
-    ("gitlab-token", r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}"),
-    ("slack-token", r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}"),
-    ("stripe-key", r"(?-u:\b)[sr]k_live_[A-Za-z0-9]{16,}"),
-    (
-        "aws-access-key-id",
-        r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)",
-    ),
-    ("google-api-key", r"(?-u:\b)AIza[0-9A-Za-z_-]{35}"),
-];
-
-/// The context rules; the part to redact is the group `s` (or, for `assignment`, the
-/// value group `q1`, `q2` or `u`, checked by [`assignment_value_ok`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Context {
-    AwsSecret,
-    Authorization,
-    UrlCredentials,
-    Assignment,
-}
-
-const CONTEXT_NAMES: &[(&str, Context)] = &[
-    ("aws-secret-key", Context::AwsSecret),
-    ("authorization", Context::Authorization),
-    ("url-credentials", Context::UrlCredentials),
-    ("assignment", Context::Assignment),
-];
-
-/// Between a name and its value: an optional closing quote (maybe backslash-escaped, as
-/// in JSON held in a string), then `:=`, `=>`, `=` or `:`.
-const SEP: &str = r#"\\?["']?[ \t]*(?P<sep>:=|=>|=|:)[ \t]*"#;
-
-/// A typed declaration between name and value: `: &str =`, `: &'static str =`,
-/// `: string =`, `: Option<String> =`.
-const TYPED_SEP: &str = r"[ \t]*:[ \t]*&?(?:'static[ \t]+)?[A-Za-z_][A-Za-z0-9_:<>]*[ \t]*=[ \t]*";
-
-/// The name part of the `assignment` rule (see the module documentation).
-const NAME: &str = concat!(
-    r"[A-Za-z0-9_.-]*(?:",
-    r"password|passwd|secret|token|Password|Passwd|Secret|Token|PASSWORD|PASSWD|SECRET|TOKEN",
-    r"|KEY",
-    r"|(?i:api|secret|access|private|signing|master|encryption|client|app|auth|license",
-    r"|session|service|account|storage|subscription|webhook|hmac|shared|admin|deploy",
-    r"|consumer|bot|jwt|openai|anthropic)[_.-]?(?:key|Key))"
-);
-
-fn context_pattern(ctx: Context) -> String {
-    match ctx {
-        Context::AwsSecret => format!(
-            r#"[A-Za-z0-9_.-]*(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key){SEP}\\?["']?(?P<s>[A-Za-z0-9/+=]{{40}})(?:[^A-Za-z0-9/+=]|(?m:$))"#
-        ),
-        Context::Authorization => format!(
-            r#"(?:authorization|Authorization|AUTHORIZATION){SEP}\\?["']?(?i:bearer|basic|token|bot)[ \t]+(?P<s>[A-Za-z0-9._~+/=:-]{{8,}})"#
-        ),
-        Context::UrlCredentials => r#"://[^\s:/?#@"'<>\[\]]*:(?P<s>[^\s/?#@"'<>]+)@"#.to_string(),
-        Context::Assignment => format!(
-            r#"(?P<n>{NAME})(?:{SEP}|{TYPED_SEP})(?:\\?"(?P<q1>[^"\n]{{8,}}?)\\?"|\\?'(?P<q2>[^'\n]{{8,}}?)\\?'|(?P<u>[^\s"'`,;(){{}}<>\[\]&]{{8,}})(?:[\s"'`,;)\]}}>&]|(?m:$)))"#
-        ),
-    }
-}
-
-/// Literal triggers: every built-in match contains one of these (case as written).
-const TRIGGERS: &[&str] = &[
-    "key",
-    "Key",
-    "KEY",
-    "secret",
-    "Secret",
-    "SECRET",
-    "token",
-    "Token",
-    "TOKEN",
-    "password",
-    "Password",
-    "PASSWORD",
-    "passwd",
-    "Passwd",
-    "PASSWD",
-    "authorization",
-    "Authorization",
-    "AUTHORIZATION",
-    "://",
-    "-----BEGIN",
-    "sk-",
-    "sk_live_",
-    "rk_live_",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "glpat-",
-    "xox",
-    "AKIA",
-    "ASIA",
-    "AIza",
-    "eyJ",
-    // A `\u` escape in a JSON string can hide any of the above: decode and look.
-    "\\u",
-];
-
-// ---------------------------------------------------------------------------------------
 // The engine
 // ---------------------------------------------------------------------------------------
 
+/// Lines with a trigger this close after a region join it (see `Redactor::collect`): a
+/// performance knob of the scan, not of what is redacted.
+const MERGE_GAP: usize = 256;
+
+/// What a pattern of the combined regex stands for (pattern id = index in
+/// `Redactor::slots`).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
+    /// Index of its `[REDACTED:name]` in `Redactor::labels`.
     label: u32,
+    /// Which rule names a merged match (see the `RANK_*` constants in `rules`).
     rank: u8,
+    /// For a context rule, which one: only part of its match is redacted.
     context: Option<Context>,
 }
 
+/// One span to redact, before overlapping spans are merged in `Redactor::apply`.
 #[derive(Clone, Copy, Debug)]
 struct Hit {
     start: usize,
@@ -297,6 +177,7 @@ pub struct Redactor {
 }
 
 impl fmt::Debug for Redactor {
+    /// Shows counts only: the compiled automata are large and say nothing useful.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
             .field("rules", &self.slots.len())
@@ -306,6 +187,9 @@ impl fmt::Debug for Redactor {
     }
 }
 
+/// The replacement text `[REDACTED:<name>]`, with any character outside
+/// `[A-Za-z0-9_.:-]` in the name made `_`, so that the label stays one recognisable token
+/// whatever a configured name holds (`]`, spaces, quotes).
 fn label_text(name: &str) -> String {
     let clean: String = name
         .chars()
@@ -327,6 +211,7 @@ fn json_escaped(s: &str) -> Option<String> {
     (inner != s).then(|| inner.to_string())
 }
 
+/// Compiles `patterns` into one multi-pattern regex (pattern id = index in `patterns`).
 fn build_meta(patterns: &[String]) -> Result<MetaRegex, RedactError> {
     MetaRegex::new_many(patterns).map_err(|e| RedactError::Engine(e.to_string()))
 }
@@ -368,12 +253,7 @@ impl Redactor {
             TRIGGERS.iter().map(|t| t.as_bytes().to_vec()).collect();
         let mut scan_all = false;
 
-        for (name, pattern) in SPECIFIC {
-            let pattern = if *name == "private-key" {
-                private_key_pattern()
-            } else {
-                (*pattern).to_string()
-            };
+        for (name, pattern) in specific_patterns() {
             slots.push(Slot {
                 label: labels.len() as u32,
                 rank: RANK_SPECIFIC,
@@ -493,22 +373,14 @@ impl Redactor {
         Ok(redactor)
     }
 
+    /// Whether the environment value of `name` is to be redacted wherever it occurs: a
+    /// value that can be one, under a secret-looking name or holding something the rules
+    /// (and user patterns) redact. Only the latter needs a scan, so it comes last.
     fn env_value_is_secret(&self, name: &str, value: &str) -> bool {
-        if value.chars().count() < 8 || looks_like_path(value) || is_repeated_char(value) {
+        if !env_value_can_be_secret(value) {
             return false;
         }
-        let upper = name.to_ascii_uppercase();
-        let named = [
-            "KEY",
-            "SECRET",
-            "TOKEN",
-            "PASSWORD",
-            "PASSWD",
-            "CREDENTIALS",
-        ]
-        .iter()
-        .any(|s| upper.ends_with(s));
-        named || {
+        env_name_is_secret(name) || {
             let mut hits = Vec::new();
             self.collect(value, &mut hits);
             !hits.is_empty()
@@ -709,6 +581,9 @@ impl Redactor {
         end
     }
 
+    /// Runs the combined regex over `text[start..end]` and records its hits: a shape rule
+    /// or user pattern as matched, a context rule only for the part its rule says, with
+    /// any shape inside that part found too; with `env`, the environment values as well.
     fn scan_region(&self, text: &str, start: usize, end: usize, env: bool, hits: &mut Vec<Hit>) {
         for caps in self.engine.captures_iter(Input::new(text).span(start..end)) {
             let Some(m) = caps.get_match() else { continue };
@@ -719,13 +594,7 @@ impl Redactor {
                 push(hits, m.start(), m.end(), slot);
                 continue;
             };
-            let (span, accepted) = match ctx {
-                Context::Assignment => assignment_value(text, &caps),
-                _ => match caps.get_group_by_name("s") {
-                    Some(g) => ((g.start, g.end), true),
-                    None => ((m.end(), m.end()), false),
-                },
-            };
+            let (span, accepted) = context_value(ctx, text, &caps);
             if accepted {
                 push(hits, span.0, span.1, slot);
             }
@@ -744,6 +613,7 @@ impl Redactor {
         }
     }
 
+    /// Records the exact environment values found in `text[start..end]`.
     fn scan_env(&self, text: &str, start: usize, end: usize, hits: &mut Vec<Hit>) {
         let Some(env) = &self.env else { return };
         for m in env.find_iter(aho_corasick::Input::new(text).span(start..end)) {
@@ -791,6 +661,7 @@ impl Redactor {
     }
 }
 
+/// Records a hit for `slot`, unless the span is empty (a context rule may give one).
 fn push(hits: &mut Vec<Hit>, start: usize, end: usize, slot: &Slot) {
     if start < end {
         hits.push(Hit {
@@ -802,6 +673,8 @@ fn push(hits: &mut Vec<Hit>, start: usize, end: usize, slot: &Slot) {
     }
 }
 
+/// The nearest character boundary at or before `i` (clamped to the text), so slicing
+/// never panics.
 fn floor_boundary(text: &str, mut i: usize) -> usize {
     i = i.min(text.len());
     while !text.is_char_boundary(i) {
@@ -810,6 +683,8 @@ fn floor_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// The nearest character boundary at or after `i` (clamped to the text), so slicing
+/// never panics.
 fn ceil_boundary(text: &str, mut i: usize) -> usize {
     i = i.min(text.len());
     while !text.is_char_boundary(i) {
@@ -818,8 +693,10 @@ fn ceil_boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
+/// The whitespace JSON allows between tokens.
 const JSON_WS: [char; 4] = [' ', '\t', '\n', '\r'];
 
+/// Index of the newline ending the line that holds `from`, or the end of `b`.
 fn line_end(b: &[u8], from: usize) -> usize {
     memchr::memchr(b'\n', &b[from..]).map_or(b.len(), |i| from + i)
 }
@@ -832,935 +709,6 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
             i = k + 2;
         } else {
             return Some(k + 1);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The assignment heuristic
-// ---------------------------------------------------------------------------------------
-
-/// The value span of an `assignment` match and whether it looks like a literal secret.
-fn assignment_value(text: &str, caps: &Captures) -> ((usize, usize), bool) {
-    if let Some(g) = caps
-        .get_group_by_name("q1")
-        .or_else(|| caps.get_group_by_name("q2"))
-    {
-        return ((g.start, g.end), quoted_value_ok(&text[g.start..g.end]));
-    }
-    let Some(g) = caps.get_group_by_name("u") else {
-        return ((0, 0), false);
-    };
-    let colon = caps
-        .get_group_by_name("sep")
-        .is_some_and(|s| &text[s.start..s.end] == ":");
-    (
-        (g.start, g.end),
-        unquoted_value_ok(text, g.start, g.end, colon),
-    )
-}
-
-fn quoted_value_ok(v: &str) -> bool {
-    v.chars().count() >= 8 && !v.chars().any(char::is_whitespace) && value_shape_ok(v)
-}
-
-fn unquoted_value_ok(text: &str, start: usize, end: usize, colon: bool) -> bool {
-    let v = &text[start..end];
-    if v.chars().count() < 8 || !value_shape_ok(v) {
-        return false;
-    }
-    let rest = &text[end..];
-    if rest.starts_with(['(', '<', '[', '{']) {
-        return false; // a call, a generic type, an index, a struct literal
-    }
-    if colon && v.starts_with(|c: char| c.is_ascii_uppercase()) && is_ident(v) {
-        // `key: Ed25519SecretKey,` — a type annotation.
-        let after = rest.trim_start_matches([' ', '\t']);
-        if after.starts_with([',', ')', '>', '=', ';', '{']) {
-            return false;
-        }
-    }
-    true
-}
-
-fn value_shape_ok(v: &str) -> bool {
-    !(v.starts_with(['$', '%'])
-        || v.contains("${")
-        || v.contains("{{")
-        || v.starts_with("[REDACTED")
-        || is_number(v)
-        || looks_like_path(v)
-        || is_repeated_char(v)
-        || is_code_like(v))
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn is_code_like(v: &str) -> bool {
-    let parts: Vec<&str> = v
-        .split("::")
-        .flat_map(|p| p.split("->"))
-        .flat_map(|p| p.split('.'))
-        .collect();
-    if parts.len() > 1 {
-        return parts.iter().all(|p| is_ident(p));
-    }
-    if !is_ident(v) {
-        return false;
-    }
-    if v.contains('_')
-        && v.split('_').all(|p| {
-            p.len() <= 12
-                && (p
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                    || p.chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-        })
-    {
-        return true; // snake_case / SCREAMING_CASE
-    }
-    let has_digit = v.chars().any(|c| c.is_ascii_digit());
-    !has_digit && !looks_random(v)
-}
-
-/// A letters-only value that still looks random: long, with both cases well mixed.
-fn looks_random(v: &str) -> bool {
-    let upper = v.chars().filter(char::is_ascii_uppercase).count();
-    let lower = v.chars().filter(char::is_ascii_lowercase).count();
-    let letters = upper + lower;
-    letters >= 16 && upper * 10 >= letters * 3 && lower * 10 >= letters * 3
-}
-
-fn is_number(v: &str) -> bool {
-    let v = v.trim_start_matches(['-', '+']);
-    v.chars().any(|c| c.is_ascii_digit())
-        && v.chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | ','))
-}
-
-fn is_repeated_char(v: &str) -> bool {
-    let mut chars = v.chars();
-    chars.next().is_some_and(|first| chars.all(|c| c == first))
-}
-
-fn looks_like_path(v: &str) -> bool {
-    const ROOTS: &[&str] = &[
-        "home",
-        "etc",
-        "usr",
-        "var",
-        "tmp",
-        "opt",
-        "Users",
-        "root",
-        "run",
-        "mnt",
-        "srv",
-        "private",
-        "nix",
-        "dev",
-        "proc",
-        "workspace",
-        "work",
-        "app",
-        "data",
-        "lib",
-        "bin",
-        "sys",
-        "Library",
-        "Volumes",
-    ];
-    if v.starts_with("~/") || v.starts_with("./") || v.starts_with("../") {
-        return true;
-    }
-    let Some(rest) = v.strip_prefix('/') else {
-        return false;
-    };
-    ROOTS.iter().any(|r| {
-        rest.strip_prefix(r)
-            .is_some_and(|after| after.is_empty() || after.starts_with('/'))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{Value, json};
-
-    // Every "secret" below is fabricated from a fixed cycle of characters with the shape
-    // of the real thing; none is a real credential.
-    const CYCLE: &[u8] = b"aB3dE6gH9jK2mN5pQ8sT1vW4yZ7cF0hJ";
-    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ234567";
-    const B64: &[u8] = b"wJ7a/Lr+XuT9nFk2E/MbI0K7MD3ENGbP+xRfiCYz";
-
-    fn fill(n: usize, seed: usize) -> String {
-        (0..n)
-            .map(|i| CYCLE[(i * 7 + seed) % CYCLE.len()] as char)
-            .collect()
-    }
-    fn upper(n: usize) -> String {
-        (0..n)
-            .map(|i| UPPER[(i * 7) % UPPER.len()] as char)
-            .collect()
-    }
-    fn b64_40() -> String {
-        String::from_utf8(B64.to_vec()).unwrap()
-    }
-    fn jwt() -> String {
-        // jwt.io's example header and payload, a made-up signature.
-        format!(
-            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.{}",
-            fill(43, 5)
-        )
-    }
-    fn rsa_key() -> String {
-        let body: Vec<String> = (0..6).map(|i| fill(64, i)).collect();
-        format!(
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA{}\n{}\n-----END RSA PRIVATE KEY-----",
-            fill(48, 9),
-            body.join("\n")
-        )
-    }
-    fn openssh_key() -> String {
-        format!(
-            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU{}\n{}==\n-----END OPENSSH PRIVATE KEY-----",
-            fill(40, 1),
-            fill(60, 2)
-        )
-    }
-
-    fn redactor() -> Redactor {
-        Redactor::new(&RedactConfig::default()).unwrap()
-    }
-
-    /// (input, expected output, rule name) — one or more per built-in rule.
-    fn secret_corpus() -> Vec<(String, String, &'static str)> {
-        let mut v: Vec<(String, String, &'static str)> = Vec::new();
-        let mut add = |input: String, expected: String, rule: &'static str| {
-            v.push((input, expected, rule));
-        };
-        let k = format!("sk-proj-{}", fill(64, 0));
-        add(
-            format!("OPENAI_API_KEY={k}"),
-            "OPENAI_API_KEY=[REDACTED:openai-key]".into(),
-            "openai-key",
-        );
-        let k = format!("sk-{}", fill(48, 1));
-        add(
-            format!("using key {k} for now"),
-            "using key [REDACTED:openai-key] for now".into(),
-            "openai-key",
-        );
-        let k = format!("sk-svcacct-{}", fill(40, 2));
-        add(
-            format!("export OPENAI_KEY='{k}'"),
-            "export OPENAI_KEY='[REDACTED:openai-key]'".into(),
-            "openai-key",
-        );
-        let k = format!("sk-ant-api03-{}AA", fill(90, 3));
-        add(
-            format!("ANTHROPIC_API_KEY=\"{k}\""),
-            "ANTHROPIC_API_KEY=\"[REDACTED:anthropic-key]\"".into(),
-            "anthropic-key",
-        );
-        for prefix in ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"] {
-            let k = format!("{prefix}{}", fill(36, 4));
-            add(
-                format!("GITHUB_TOKEN={k}"),
-                "GITHUB_TOKEN=[REDACTED:github-token]".into(),
-                "github-token",
-            );
-        }
-        let k = format!("github_pat_{}_{}", fill(22, 5), fill(59, 6));
-        add(
-            format!("gh auth login --with-token {k}"),
-            "gh auth login --with-token [REDACTED:github-token]".into(),
-            "github-token",
-        );
-        let k = format!("glpat-{}", fill(20, 7));
-        add(
-            format!("token is {k}."),
-            "token is [REDACTED:gitlab-token].".into(),
-            "gitlab-token",
-        );
-        let k = format!("xoxb-1234567890-1234567890123-{}", fill(24, 8));
-        add(
-            format!("slack: {k}"),
-            "slack: [REDACTED:slack-token]".into(),
-            "slack-token",
-        );
-        let k = format!("xoxp-{}", fill(30, 9));
-        add(
-            format!("[{k}]"),
-            "[[REDACTED:slack-token]]".into(),
-            "slack-token",
-        );
-        let k = format!("sk_live_{}", fill(24, 10));
-        add(
-            format!("Stripe.api_key = \"{k}\""),
-            "Stripe.api_key = \"[REDACTED:stripe-key]\"".into(),
-            "stripe-key",
-        );
-        let k = format!("rk_live_{}", fill(24, 11));
-        add(
-            format!("restricted {k}"),
-            "restricted [REDACTED:stripe-key]".into(),
-            "stripe-key",
-        );
-        let k = format!("AKIA{}", upper(16));
-        add(
-            format!("aws_access_key_id = {k}"),
-            "aws_access_key_id = [REDACTED:aws-access-key-id]".into(),
-            "aws-access-key-id",
-        );
-        let k = format!("ASIA{}", upper(16));
-        add(
-            format!("\"AccessKeyId\": \"{k}\","),
-            "\"AccessKeyId\": \"[REDACTED:aws-access-key-id]\",".into(),
-            "aws-access-key-id",
-        );
-        let s = b64_40();
-        add(
-            format!("aws_secret_access_key = {s}\nregion = us-east-1"),
-            "aws_secret_access_key = [REDACTED:aws-secret-key]\nregion = us-east-1".into(),
-            "aws-secret-key",
-        );
-        add(
-            format!("export AWS_SECRET_ACCESS_KEY={s}"),
-            "export AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-key]".into(),
-            "aws-secret-key",
-        );
-        add(
-            format!("\"SecretAccessKey\": \"{s}\","),
-            "\"SecretAccessKey\": \"[REDACTED:aws-secret-key]\",".into(),
-            "aws-secret-key",
-        );
-        let k = format!("AIza{}", fill(35, 12));
-        add(
-            format!("https://maps.googleapis.com/maps/api/js?key={k}&callback=init"),
-            "https://maps.googleapis.com/maps/api/js?key=[REDACTED:google-api-key]&callback=init"
-                .into(),
-            "google-api-key",
-        );
-        add(
-            format!("$ cat id_rsa\n{}\n$ ls", rsa_key()),
-            "$ cat id_rsa\n[REDACTED:private-key]\n$ ls".into(),
-            "private-key",
-        );
-        add(
-            format!("{{\"k\":{}}}", serde_json::to_string(&rsa_key()).unwrap()),
-            "{\"k\":\"[REDACTED:private-key]\"}".into(),
-            "private-key",
-        );
-        add(
-            format!("key:\n{}\n", openssh_key()),
-            "key:\n[REDACTED:private-key]\n".into(),
-            "private-key",
-        );
-        add(
-            format!(
-                "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n{}",
-                fill(64, 3),
-                fill(20, 4)
-            ),
-            "[REDACTED:private-key]".into(),
-            "private-key",
-        );
-        add(
-            format!(
-                "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\n{}\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----",
-                fill(64, 5)
-            ),
-            "[REDACTED:private-key]".into(),
-            "private-key",
-        );
-        add(
-            format!("session={} ;", jwt()),
-            "session=[REDACTED:jwt] ;".into(),
-            "jwt",
-        );
-        add(
-            format!(
-                "curl -H 'Authorization: Bearer {}' https://api.example.com",
-                fill(40, 13)
-            ),
-            "curl -H 'Authorization: Bearer [REDACTED:authorization]' https://api.example.com"
-                .into(),
-            "authorization",
-        );
-        add(
-            "authorization: Basic dXNlcjpodW50ZXIyaHVudGVyMg==".into(),
-            "authorization: Basic [REDACTED:authorization]".into(),
-            "authorization",
-        );
-        add(
-            format!("\"Authorization\": \"Bearer {}\"", jwt()),
-            "\"Authorization\": \"Bearer [REDACTED:jwt]\"".into(),
-            "jwt",
-        );
-        add(
-            format!(
-                "DATABASE_URL=postgres://app:{}@db.internal:5432/app",
-                fill(16, 14)
-            ),
-            "DATABASE_URL=postgres://app:[REDACTED:url-credentials]@db.internal:5432/app".into(),
-            "url-credentials",
-        );
-        add(
-            "git clone https://x-access-token:s3cr3tP4ss@git.example.com/org/repo.git".into(),
-            "git clone https://x-access-token:[REDACTED:url-credentials]@git.example.com/org/repo.git"
-                .into(),
-            "url-credentials",
-        );
-        add(
-            "redis://:hunter2hunter2@cache:6379/0".into(),
-            "redis://:[REDACTED:url-credentials]@cache:6379/0".into(),
-            "url-credentials",
-        );
-        add(
-            "DB_PASSWORD=hunter2hunter2".into(),
-            "DB_PASSWORD=[REDACTED:assignment]".into(),
-            "assignment",
-        );
-        add(
-            "  db_password: s3cr3t-Pa55word\n".into(),
-            "  db_password: [REDACTED:assignment]\n".into(),
-            "assignment",
-        );
-        add(
-            format!("{{\"clientSecret\": \"{}\"}}", fill(32, 15)),
-            "{\"clientSecret\": \"[REDACTED:assignment]\"}".into(),
-            "assignment",
-        );
-        add(
-            "API_KEY=abc123def456ghi789".into(),
-            "API_KEY=[REDACTED:assignment]".into(),
-            "assignment",
-        );
-        add(
-            "let api_key = \"Zx9Yw8Vu7Ts6\";".into(),
-            "let api_key = \"[REDACTED:assignment]\";".into(),
-            "assignment",
-        );
-        add(
-            "settings = {'password': 'correct-Horse-42'}".into(),
-            "settings = {'password': '[REDACTED:assignment]'}".into(),
-            "assignment",
-        );
-        add(
-            "const DB_PASSWORD: &str = \"hunter2hunter2\";".into(),
-            "const DB_PASSWORD: &str = \"[REDACTED:assignment]\";".into(),
-            "assignment",
-        );
-        add(
-            "mysql -u root --password=S3cr3tP@ss! db".into(),
-            "mysql -u root --password=[REDACTED:assignment] db".into(),
-            "assignment",
-        );
-        add(
-            "SLACK_BOT_TOKEN := 9f8e7d6c5b4a39281706".into(),
-            "SLACK_BOT_TOKEN := [REDACTED:assignment]".into(),
-            "assignment",
-        );
-        add(
-            "https://api.example.com/v1?api_key=Q2x1ZXM3NDU2&page=2".into(),
-            "https://api.example.com/v1?api_key=[REDACTED:assignment]&page=2".into(),
-            "assignment",
-        );
-        v
-    }
-
-    /// Ordinary content that must come through byte for byte.
-    fn lookalike_corpus() -> Vec<String> {
-        let png: String = (0..4000)
-            .map(|i| {
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-                    [(i * 37 + i / 64) % 64] as char
-            })
-            .collect();
-        vec![
-            "commit 9fceb02d0ae598e95dc970b74767f19372d61af8".into(),
-            "HEAD is now at 9fceb02 fix lexer".into(),
-            "id 123e4567-e89b-12d3-a456-426614174000".into(),
-            format!("<img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA{png}==\">"),
-            "/home/u/src/sk-learn/x.py".into(),
-            "task-sk-123 and task-sk-abc".into(),
-            "let token = lexer.next_token();".into(),
-            "fn get_api_key() -> String {".into(),
-            "    password: Option<String>,".into(),
-            "const TOKEN_KIND: u8 = 3;".into(),
-            "if secret.is_empty() { return; }".into(),
-            "risky-business desk-lamp whisk-bowl disk-usage".into(),
-            "<div class=\"btn btn-primary task-sk-item\">".into(),
-            "npm i @babel/core eslint-plugin-react-hooks lodash.debounce sk-table".into(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
-            "github.com/pkg/errors v0.9.1 h1:FEBLx1zS214owpjy7qsBeixbURkuhQAwrK5UwLGTwt4=".into(),
-            "{\"max_tokens\": 1000}".into(),
-            "{\"usage\":{\"input_tokens\":12345678,\"cached_input_tokens\":0,\"output_tokens\":99}}".into(),
-            "TOKEN_TYPE=bearer".into(),
-            "password_field: String".into(),
-            "pub token: Option<Arc<str>>,".into(),
-            "fn new(api_key: &str, secret_key: Ed25519SecretKey) -> Self".into(),
-            "let key: Ed25519SecretKey = generate();".into(),
-            "access_token: token.clone(),".into(),
-            "api_key=self.api_key".into(),
-            "password=os.environ[\"DB_PASSWORD\"]".into(),
-            "GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}".into(),
-            "export OPENAI_API_KEY=$OPENAI_API_KEY_PROD".into(),
-            "token_count = 12345678".into(),
-            "monkey = bananas123".into(),
-            "cacheKey: \"user:123:profile\"".into(),
-            "SSH_KEY=/home/u/.ssh/id_ed25519".into(),
-            "password = \"********\"".into(),
-            "let secret = SECRET_PLACEHOLDER;".into(),
-            "self.token = next_token_value".into(),
-            "password: \"Enter your password\"".into(),
-            "{\"grant_type\": \"refresh_token\", \"token_type\": \"bearer\"}".into(),
-            "git@github.com:org/repo.git https://github.com/org/repo http://localhost:8080/a@b".into(),
-            "curl -H \"Authorization: Bearer $TOKEN\" https://x".into(),
-            "\"authorization\": \"required\"".into(),
-            "header eyJhbGciOiJIUzI1NiJ9 alone".into(),
-            "AKIAFOO ASIAN markets AIzaSy short xoxo gossip glpat".into(),
-            "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----".into(),
-            "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBa\n-----END CERTIFICATE-----".into(),
-            "the Key to success; keyboard shortcuts; tokens; Secrets Manager".into(),
-            "error[E0425]: cannot find value `token` in this scope".into(),
-            "primary_key: 1234567890123".into(),
-            "secret_name: my-app-db-credentials".into(),
-            "key = \"value\"".into(),
-            "let api_key: String = compute_key();".into(),
-            "auth_token = os.getenv('AUTH_TOKEN')".into(),
-            "token = get_token()".into(),
-            "api_key = settings.API_KEY".into(),
-            "self.password = password".into(),
-            "password=None token=undefined".into(),
-            "private_key: PathBuf::from(\"/etc/ssl/key.pem\"),".into(),
-            "ssh://git@github.com:22/org/repo.git postgresql://localhost:5432/db".into(),
-            "let key_bytes = secret.as_bytes();".into(),
-        ]
-    }
-
-    #[test]
-    fn redactor_is_shareable() {
-        fn shareable<T: Send + Sync + Clone>() {}
-        shareable::<Redactor>();
-    }
-
-    #[test]
-    fn rule_names_are_the_builtins() {
-        let names = Redactor::rule_names();
-        for n in [
-            "openai-key",
-            "anthropic-key",
-            "github-token",
-            "gitlab-token",
-            "slack-token",
-            "stripe-key",
-            "aws-access-key-id",
-            "aws-secret-key",
-            "google-api-key",
-            "private-key",
-            "jwt",
-            "authorization",
-            "url-credentials",
-            "assignment",
-        ] {
-            assert!(names.contains(&n), "{n}");
-        }
-        assert_eq!(names.len(), 14);
-    }
-
-    #[test]
-    fn every_rule_redacts_its_sample_in_plain_text() {
-        let r = redactor();
-        let corpus = secret_corpus();
-        for name in Redactor::rule_names() {
-            assert!(
-                corpus.iter().any(|(_, _, rule)| *rule == name),
-                "no sample for {name}"
-            );
-        }
-        for (input, expected, rule) in &corpus {
-            let got = r.redact(input);
-            assert_eq!(&got, expected, "rule {rule}, input {input:?}");
-            assert!(got.contains(&format!("[REDACTED:{rule}]")));
-        }
-    }
-
-    #[test]
-    fn redaction_is_idempotent() {
-        let r = redactor();
-        for (input, _, _) in secret_corpus() {
-            let once = r.redact(&input).into_owned();
-            assert_eq!(r.redact(&once), once, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn lookalikes_survive_byte_for_byte() {
-        let r = redactor();
-        for text in lookalike_corpus() {
-            assert!(
-                matches!(r.redact(&text), Cow::Borrowed(_)),
-                "changed: {text:?} -> {:?}",
-                r.redact(&text)
-            );
-            let line = event_line(&text);
-            assert_eq!(r.redact_json_line(&line), line);
-        }
-        let all = lookalike_corpus().join("\n");
-        assert_eq!(r.redact(&all), all);
-    }
-
-    /// A realistic codex event line carrying `output`, written as codex writes it.
-    fn event_line(output: &str) -> String {
-        format!(
-            r#"{{"type":"item.completed","item":{{"id":"item_1","type":"command_execution","command":"/bin/bash -c 'env'","aggregated_output":{},"exit_code":0,"status":"completed"}}}}"#,
-            serde_json::to_string(output).unwrap()
-        )
-    }
-
-    fn event_lines(text: &str) -> Vec<String> {
-        vec![
-            event_line(text),
-            event_line(&format!("{text}\n")),
-            json!({"type": "item.completed", "item": {"id": "item_7", "type": "agent_message", "text": text}})
-                .to_string(),
-            json!({"type": "item.completed", "item": {"id": "item_3", "type": "reasoning", "text": format!("**Checking env**\n\nI saw `{text}` in the output.")}})
-                .to_string(),
-            json!({"type": "error", "message": text, "details": [text, 42, null, {"nested": text}]})
-                .to_string(),
-            json!({"type": "item.started", "item": {"id": "item_2", "type": "command_execution", "command": format!("bash -lc {text:?}"), "aggregated_output": "", "status": "in_progress"}})
-                .to_string(),
-        ]
-    }
-
-    fn assert_json_consistent(r: &Redactor, line: &str) -> String {
-        let out = r.redact_json_line(line);
-        let parsed_out: Value = serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("invalid JSON after redaction ({e}): {out}"));
-        let mut expected: Value = serde_json::from_str(line).unwrap();
-        r.redact_value(&mut expected);
-        assert_eq!(parsed_out, expected, "line {line}");
-        out
-    }
-
-    #[test]
-    fn json_event_line_exact_bytes() {
-        let r = redactor();
-        let token = format!("ghp_{}", fill(36, 4));
-        let line = format!(
-            r#"{{"type":"item.completed","item":{{"id":"item_1","type":"command_execution","command":"/bin/bash -c 'env'","aggregated_output":"HOME=/root\nGITHUB_TOKEN={token}\n","exit_code":0,"status":"completed"}}}}"#
-        );
-        let expected = r#"{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"/bin/bash -c 'env'","aggregated_output":"HOME=/root\nGITHUB_TOKEN=[REDACTED:github-token]\n","exit_code":0,"status":"completed"}}"#;
-        assert_eq!(r.redact_json_line(&line), expected);
-        assert_json_consistent(&r, &line);
-
-        // A private key with JSON-escaped newlines inside a string value.
-        let escaped = serde_json::to_string(&format!("{}\n", rsa_key())).unwrap();
-        let line = format!(
-            r#"{{"type":"item.completed","item":{{"id":"item_4","aggregated_output":{escaped},"exit_code":0}}}}"#
-        );
-        assert_eq!(
-            r.redact_json_line(&line),
-            r#"{"type":"item.completed","item":{"id":"item_4","aggregated_output":"[REDACTED:private-key]\n","exit_code":0}}"#
-        );
-
-        // The value of a secret-named key, and a number that is not a secret.
-        let line = r#"{"password": "hunter2hunter2", "user":"bob", "max_tokens": 1000}"#;
-        assert_eq!(
-            r.redact_json_line(line),
-            r#"{"password": "[REDACTED:assignment]", "user":"bob", "max_tokens": 1000}"#
-        );
-        assert_json_consistent(&r, line);
-        let line = format!(
-            r#"{{"headers":{{"Authorization":"Bearer {}","Accept":"*/*"}},"SecretAccessKey":"{}"}}"#,
-            fill(40, 13),
-            b64_40()
-        );
-        assert_eq!(
-            r.redact_json_line(&line),
-            r#"{"headers":{"Authorization":"Bearer [REDACTED:authorization]","Accept":"*/*"},"SecretAccessKey":"[REDACTED:aws-secret-key]"}"#
-        );
-        assert_json_consistent(&r, &line);
-        let line = r#"{"api_key":"next_token","token":"short"}"#;
-        assert_eq!(r.redact_json_line(line), line);
-
-        // Not JSON: falls back to plain redaction.
-        let line = format!("not json GITHUB_TOKEN={token}");
-        assert_eq!(
-            r.redact_json_line(&line),
-            "not json GITHUB_TOKEN=[REDACTED:github-token]"
-        );
-    }
-
-    #[test]
-    fn json_lines_stay_valid_and_match_value_redaction() {
-        let r = redactor();
-        for (input, _, rule) in secret_corpus() {
-            for line in event_lines(&input) {
-                let out = assert_json_consistent(&r, &line);
-                assert!(
-                    out.contains(&format!("[REDACTED:{rule}]")),
-                    "rule {rule} not applied in {line} -> {out}"
-                );
-            }
-        }
-        for text in lookalike_corpus() {
-            for line in event_lines(&text) {
-                assert_eq!(assert_json_consistent(&r, &line), line);
-            }
-        }
-        // Escapes next to and inside secrets, and a secret in an object key.
-        let token = format!("ghp_{}", fill(36, 4));
-        let tricky = [
-            format!(r#"{{"a":"\"{token}\"","b":"x\\{token}\\y"}}"#),
-            format!(r#"{{"a":"\u0067hp_{}"}}"#, fill(36, 4)),
-            format!(r#"{{"{token}":1,"password":"\u0068unter2hunter2"}}"#),
-            format!(r#"[ "{token}" , {{"k" : "v"}} ]"#),
-            format!(r#""{token}""#),
-        ];
-        for line in &tricky {
-            let out = assert_json_consistent(&r, line);
-            assert!(!out.contains(&token[4..]), "{out}");
-        }
-    }
-
-    /// Random JSON built from secret fragments, quotes, backslashes, escapes and
-    /// multi-byte characters: every redacted line is valid JSON and equals the
-    /// redaction of the parsed value.
-    #[test]
-    fn json_fuzz_stays_valid() {
-        let r = Redactor::new(&RedactConfig {
-            extra_patterns: vec![("ticket".into(), r"TCK-[0-9]{6}".into())],
-            env_values: vec![("DB_PASSWORD".into(), "pa\"ss\\word99".into())],
-        })
-        .unwrap();
-        let mut frags: Vec<String> = secret_corpus().into_iter().map(|(i, _, _)| i).collect();
-        frags.extend(lookalike_corpus().into_iter().filter(|l| l.len() < 200));
-        frags.extend(
-            [
-                "\"",
-                "\\",
-                "\n",
-                "\r\n",
-                "\t",
-                "é",
-                "🙂",
-                "\u{1b}[31m",
-                ":",
-                "=",
-                " ",
-                "'",
-                "password",
-                "Authorization: Bearer ",
-                "://u:",
-                "@h",
-                "TCK-123456",
-                "pa\"ss\\word99",
-                "-----BEGIN RSA PRIVATE KEY-----",
-                "-----END RSA PRIVATE KEY-----",
-                "\\n",
-                "\\u0041",
-                "{\"k\": \"",
-            ]
-            .map(String::from),
-        );
-        let keys = [
-            "password",
-            "api_key",
-            "Authorization",
-            "text",
-            "SecretAccessKey",
-            "x",
-        ];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
-        for _ in 0..1500 {
-            let random_string = |next: &mut dyn FnMut(usize) -> usize| {
-                (0..1 + next(4))
-                    .map(|_| frags[next(frags.len())].clone())
-                    .collect::<String>()
-            };
-            let mut obj = serde_json::Map::new();
-            for _ in 0..1 + next(4) {
-                let key = if next(3) == 0 {
-                    random_string(&mut next)
-                } else {
-                    keys[next(keys.len())].to_string()
-                };
-                let value = match next(4) {
-                    0 => Value::Array(vec![Value::String(random_string(&mut next)), json!(7)]),
-                    1 => json!({"inner": random_string(&mut next), "n": null}),
-                    _ => Value::String(random_string(&mut next)),
-                };
-                obj.insert(key, value);
-            }
-            let v = Value::Object(obj);
-            for line in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
-                let out = assert_json_consistent(&r, &line);
-                if out != line {
-                    assert_ne!(serde_json::from_str::<Value>(&out).unwrap(), v);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn user_patterns_and_errors() {
-        let config = RedactConfig {
-            extra_patterns: vec![
-                ("internal-ticket".into(), r"TCK-[0-9]{6}".into()),
-                ("card".into(), r"\b[0-9]{4}(?: [0-9]{4}){3}\b".into()),
-            ],
-            env_values: vec![],
-        };
-        let r = Redactor::new(&config).unwrap();
-        assert_eq!(
-            r.redact("see TCK-123456 and 4111 1111 1111 1111 please"),
-            "see [REDACTED:internal-ticket] and [REDACTED:card] please"
-        );
-        assert_json_consistent(&r, &event_line("paid with 4111 1111 1111 1111"));
-        assert_eq!(r.redact("nothing here 1234"), "nothing here 1234");
-
-        let bad = RedactConfig {
-            extra_patterns: vec![("broken".into(), "(unclosed".into())],
-            env_values: vec![],
-        };
-        match Redactor::new(&bad) {
-            Err(RedactError::InvalidPattern {
-                name,
-                pattern,
-                message,
-            }) => {
-                assert_eq!(name, "broken");
-                assert_eq!(pattern, "(unclosed");
-                assert!(!message.is_empty());
-            }
-            other => panic!("expected InvalidPattern, got {other:?}"),
-        }
-        let err = Redactor::new(&RedactConfig {
-            extra_patterns: vec![("empty".into(), "x*".into())],
-            env_values: vec![],
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("`empty`"), "{err}");
-    }
-
-    #[test]
-    fn with_env_values_is_the_same_as_building_with_them() {
-        let env = vec![
-            ("DB_PASSWORD".to_string(), "hunter2-but-longer".to_string()),
-            ("OTHER_TOKEN".to_string(), "tok-0123456789".to_string()),
-        ];
-        let base = Redactor::new(&RedactConfig {
-            extra_patterns: vec![("acme".into(), "acme_[a-z0-9]{8}".into())],
-            env_values: vec![("OLD_SECRET".into(), "old-secret-value-1".into())],
-        })
-        .unwrap();
-        let built = Redactor::new(&RedactConfig {
-            extra_patterns: vec![("acme".into(), "acme_[a-z0-9]{8}".into())],
-            env_values: env.clone(),
-        })
-        .unwrap();
-        let derived = base.with_env_values(&env).unwrap();
-        let text =
-            "pw hunter2-but-longer tok tok-0123456789 key acme_abcd1234 old old-secret-value-1";
-        assert_eq!(derived.redact(text), built.redact(text));
-        assert!(derived.redact(text).contains("[REDACTED:env:DB_PASSWORD]"));
-        // The base's own environment values are not carried over.
-        assert!(derived.redact(text).contains("old-secret-value-1"));
-        let line = r#"{"type":"x","text":"tok-0123456789"}"#;
-        assert_eq!(derived.redact_json_line(line), built.redact_json_line(line));
-    }
-
-    #[test]
-    fn env_values_are_redacted_exactly() {
-        let gh = format!("ghp_{}", fill(36, 4));
-        let slack = format!("xoxb-{}", fill(30, 2));
-        let config = RedactConfig {
-            extra_patterns: vec![],
-            env_values: vec![
-                ("GITHUB_TOKEN".into(), gh.clone()),
-                ("DB_PASSWORD".into(), "plainwords".into()),
-                ("Service_Credentials".into(), "a\"quoted\\value".into()),
-                ("NOTIFY_HOOK".into(), slack.clone()), // not secret-named, but a slack token
-                ("HOME".into(), "/root".into()),
-                ("SHORT_TOKEN".into(), "abc".into()),
-                ("SSH_KEY".into(), "/home/u/.ssh/id_ed25519".into()),
-                ("EDITOR_THEME".into(), "solarized-dark".into()),
-            ],
-        };
-        let r = Redactor::new(&config).unwrap();
-        assert!(format!("{config:?}").contains("DB_PASSWORD"));
-        assert!(!format!("{config:?}").contains("plainwords"));
-        // Wherever the value occurs, also inside a longer word.
-        assert_eq!(
-            r.redact("login with plainwords; xxplainwordsyy"),
-            "login with [REDACTED:env:DB_PASSWORD]; xx[REDACTED:env:DB_PASSWORD]yy"
-        );
-        // A shape rule names a value it recognises.
-        assert_eq!(r.redact(&format!("t={gh}")), "t=[REDACTED:github-token]");
-        assert_eq!(
-            r.redact(&format!("hook {slack}")),
-            "hook [REDACTED:slack-token]"
-        );
-        assert_eq!(
-            r.redact("v=a\"quoted\\value!"),
-            "v=[REDACTED:env:Service_Credentials]!"
-        );
-        for keep in ["abc", "/root", "/home/u/.ssh/id_ed25519", "solarized-dark"] {
-            assert_eq!(r.redact(keep), keep);
-        }
-        // In JSON the value is found through its escaped form.
-        let line = event_line("creds: a\"quoted\\value\nplainwords\n");
-        let out = assert_json_consistent(&r, &line);
-        assert!(out.contains("[REDACTED:env:Service_Credentials]"), "{out}");
-        assert!(out.contains("[REDACTED:env:DB_PASSWORD]"), "{out}");
-        assert!(
-            !out.contains("plainwords") && !out.contains("quoted"),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn secret_names() {
-        let r = redactor();
-        for n in [
-            "api_key",
-            "API_KEY",
-            "apiKey",
-            "x-api-key",
-            "clientSecret",
-            "DB_PASSWORD",
-            "passwd",
-            "access_token",
-            "SecretAccessKey",
-            "OPENAI_API_KEY",
-        ] {
-            assert!(r.is_secret_name(n), "{n}");
-        }
-        for n in [
-            "monkey",
-            "cacheKey",
-            "max_tokens",
-            "TOKEN_TYPE",
-            "password_field",
-            "key",
-        ] {
-            assert!(!r.is_secret_name(n), "{n}");
         }
     }
 }
