@@ -37,7 +37,7 @@ impl CodexServer {
         CodexServer {
             codexctl: Codexctl::locate(&connect.socket),
             connect,
-            tool_router: crate::tools::router(),
+            tool_router: router(),
         }
     }
 
@@ -55,6 +55,18 @@ impl CodexServer {
     pub fn tools(&self) -> Vec<rmcp::model::Tool> {
         self.tool_router.list_all()
     }
+}
+
+/// All tools of the server: each file of `tools/` adds its tools to [`CodexServer`] as one
+/// router of its own.
+fn router() -> ToolRouter<CodexServer> {
+    CodexServer::start_router()
+        + CodexServer::status_router()
+        + CodexServer::wait_router()
+        + CodexServer::result_router()
+        + CodexServer::cancel_router()
+        + CodexServer::list_router()
+        + CodexServer::resume_router()
 }
 
 #[tool_handler(router = self.tool_router)]

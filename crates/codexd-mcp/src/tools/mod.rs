@@ -1,6 +1,7 @@
 //! The tools, one file each (plus `summary`, the compact result of `codex_result`), and what
-//! they share: the router, argument checks, the reply of a started task, and the current
-//! activity of a running task.
+//! they share: argument checks, the reply of a started task, and the current activity of a
+//! running task. Each file adds its tools to [`CodexServer`] as a router of its own, which
+//! the server joins into one.
 //!
 //! Every tool returns `Result<Json<Reply>, ToolError>`: the reply is structured content
 //! with an output schema (Claude Code shows the model only that JSON, so each reply carries
@@ -21,20 +22,8 @@ use crate::server::CodexServer;
 use crate::view::StateName;
 use codexd_client::Client;
 use codexd_client::api::{LogStream, Task, TaskState};
-use rmcp::handler::server::router::tool::ToolRouter;
 use schemars::JsonSchema;
 use serde::Serialize;
-
-/// All tools of the server.
-pub fn router() -> ToolRouter<CodexServer> {
-    CodexServer::start_router()
-        + CodexServer::status_router()
-        + CodexServer::wait_router()
-        + CodexServer::result_router()
-        + CodexServer::cancel_router()
-        + CodexServer::list_router()
-        + CodexServer::resume_router()
-}
 
 /// How long `codex_start` and `codex_resume` wait for codex's thread id.
 const WAIT_FOR_THREAD_MS: u64 = 1000;

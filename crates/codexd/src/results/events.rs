@@ -165,6 +165,16 @@ fn u64_field(value: &Value, key: &str) -> u64 {
     value.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// What `element` makes of each element of an array field (nothing if absent or not an
+/// array).
+fn array_field<T>(value: &Value, key: &str, element: impl Fn(&Value) -> T) -> Vec<T> {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|elements| elements.iter().map(element).collect())
+        .unwrap_or_default()
+}
+
 /// Parses one line of `codex exec --json` output.
 pub fn parse_line(line: &str) -> Result<CodexEvent, ParseError> {
     let mut value: Value =
@@ -247,32 +257,16 @@ fn parse_item(mut item: Value) -> Item {
             aggregated_output: take_str(item, "aggregated_output"),
         },
         "file_change" => ItemKind::FileChange {
-            changes: item
-                .get("changes")
-                .and_then(Value::as_array)
-                .map(|changes| {
-                    changes
-                        .iter()
-                        .map(|c| (str_field(c, "path"), str_field(c, "kind")))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            changes: array_field(item, "changes", |c| {
+                (str_field(c, "path"), str_field(c, "kind"))
+            }),
             status: take_str(item, "status"),
         },
         "todo_list" => ItemKind::TodoList {
-            items: item
-                .get("items")
-                .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .map(|i| {
-                            let done = i.get("completed").and_then(Value::as_bool);
-                            (str_field(i, "text"), done.unwrap_or(false))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            items: array_field(item, "items", |i| {
+                let done = i.get("completed").and_then(Value::as_bool);
+                (str_field(i, "text"), done.unwrap_or(false))
+            }),
         },
         "mcp_tool_call" => ItemKind::McpToolCall {
             server: take_str(item, "server"),

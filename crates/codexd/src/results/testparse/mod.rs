@@ -68,7 +68,8 @@
 //! an `npm warn Unknown user config "nodedir"` line first; it is left in, as real noise.
 
 use regex::Regex;
-use std::sync::LazyLock;
+use std::ops::Deref;
+use std::sync::{LazyLock, OnceLock};
 
 pub use codexd_api::result::{TestRun, TestSummary};
 
@@ -102,17 +103,19 @@ pub fn parse_all(command: &str, output: &str) -> Vec<TestRun> {
         return Vec::new();
     }
     let lines: Vec<&str> = cleaned.iter().map(String::as_str).collect();
-    let nextest = parse_nextest(&lines);
+    let nextest = Found::scan("cargo-nextest", |run| parse_nextest(&lines, run));
     let mut found: Vec<Found> = [
-        parse_cargo_test(&lines, nextest.is_some()),
+        Found::scan("cargo-test", |run| {
+            parse_cargo_test(&lines, nextest.is_some(), run)
+        }),
         nextest,
-        parse_pytest(&lines),
-        parse_unittest(&lines),
-        parse_go_test(&lines),
-        parse_jest(&lines),
-        parse_vitest(&lines),
-        parse_mocha(&lines),
-        parse_node_test(&lines, command),
+        Found::scan("pytest", |run| parse_pytest(&lines, run)),
+        Found::scan("unittest", |run| parse_unittest(&lines, run)),
+        Found::scan("go-test", |run| parse_go_test(&lines, run)),
+        Found::scan("jest", |run| parse_jest(&lines, run)),
+        Found::scan("vitest", |run| parse_vitest(&lines, run)),
+        Found::scan("mocha", |run| parse_mocha(&lines, run)),
+        Found::scan(tap_runner(command), |run| parse_node_test(&lines, run)),
     ]
     .into_iter()
     .flatten()
@@ -126,7 +129,7 @@ pub fn parse_all(command: &str, output: &str) -> Vec<TestRun> {
 /// Multi-line matching can only find more than line-by-line matching (`\s` may cross a
 /// line end), never less, so the gate never hides a summary.
 static SUMMARY_GATE: LazyLock<Regex> = LazyLock::new(|| {
-    let triggers: [&Regex; 12] = [
+    let triggers: [&Pattern; 12] = [
         &CARGO_RESULT,
         &NEXTEST_SUMMARY,
         &PYTEST_SUMMARY,
@@ -142,7 +145,7 @@ static SUMMARY_GATE: LazyLock<Regex> = LazyLock::new(|| {
     ];
     let alternatives: Vec<String> = triggers
         .iter()
-        .map(|trigger| format!("(?:{})", trigger.as_str()))
+        .map(|trigger| format!("(?:{})", trigger.source))
         .collect();
     re(&format!("(?m){}", alternatives.join("|")))
 });
@@ -151,6 +154,16 @@ static SUMMARY_GATE: LazyLock<Regex> = LazyLock::new(|| {
 struct Found {
     at: usize,
     run: TestRun,
+}
+
+impl Found {
+    /// Runs one runner's parser: it adds what it reads to a fresh run of `runner` and gives
+    /// the index of its first summary line (`None`: there is none, so no run either).
+    fn scan(runner: &str, parse: impl FnOnce(&mut TestRun) -> Option<usize>) -> Option<Found> {
+        let mut run = TestRun::new(runner);
+        let at = parse(&mut run)?;
+        Some(Found { at, run })
+    }
 }
 
 fn push_unique(names: &mut Vec<String>, name: &str) {
@@ -164,12 +177,80 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("testparse: built-in pattern is valid")
 }
 
+/// A built-in pattern, compiled the first time it is matched. [`SUMMARY_GATE`] joins the
+/// triggers' sources without compiling each of them.
+struct Pattern {
+    source: &'static str,
+    regex: OnceLock<Regex>,
+}
+
+impl Pattern {
+    const fn new(source: &'static str) -> Self {
+        Pattern {
+            source,
+            regex: OnceLock::new(),
+        }
+    }
+}
+
+impl Deref for Pattern {
+    type Target = Regex;
+
+    fn deref(&self) -> &Regex {
+        self.regex.get_or_init(|| re(self.source))
+    }
+}
+
 fn num(s: &str) -> u64 {
     s.parse().unwrap_or(0)
 }
 
-static ANSI: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])"));
+/// Passed, failed and skipped counts, before they are added to a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+}
+
+/// Which count of a run a word of a summary adds to.
+#[derive(Debug, Clone, Copy)]
+enum Count {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl Counts {
+    /// Adds up `(number, word)` pairs such as `("3", "passed")`, each number to the count
+    /// that the runner's `count_of` gives for its word (to none for `None`).
+    fn of_words<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        count_of: impl Fn(&str) -> Option<Count>,
+    ) -> Counts {
+        let mut counts = Counts::default();
+        for (n, word) in pairs {
+            let count = match count_of(word) {
+                Some(Count::Passed) => &mut counts.passed,
+                Some(Count::Failed) => &mut counts.failed,
+                Some(Count::Skipped) => &mut counts.skipped,
+                None => continue,
+            };
+            *count += num(n);
+        }
+        counts
+    }
+
+    /// Adds these counts to `run`'s.
+    fn add_to(self, run: &mut TestRun) {
+        run.passed += self.passed;
+        run.failed += self.failed;
+        run.skipped += self.skipped;
+    }
+}
+
+static ANSI: Pattern =
+    Pattern::new(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])");
 
 /// Strips ANSI escapes and keeps, of each line, what a terminal would show after its last
 /// carriage return.
@@ -187,20 +268,17 @@ fn clean(output: &str) -> Vec<String> {
 
 // ---- cargo test (libtest) ----
 
-static CARGO_RESULT: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored; (\d+) measured; (\d+) filtered out",
-    )
-});
-static CARGO_FAIL_HEADER: LazyLock<Regex> = LazyLock::new(|| re(r"^---- (.+) stdout ----$"));
-static CARGO_LIST_ITEM: LazyLock<Regex> = LazyLock::new(|| re(r"^    (\S.*?)\s*$"));
-static CARGO_DOC_HEADER: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*Doc-tests \S+\s*$"));
-static CARGO_RUNNING: LazyLock<Regex> = LazyLock::new(|| re(r"^\s+Running \S"));
+static CARGO_RESULT: Pattern = Pattern::new(
+    r"^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored; (\d+) measured; (\d+) filtered out",
+);
+static CARGO_FAIL_HEADER: Pattern = Pattern::new(r"^---- (.+) stdout ----$");
+static CARGO_LIST_ITEM: Pattern = Pattern::new(r"^    (\S.*?)\s*$");
+static CARGO_DOC_HEADER: Pattern = Pattern::new(r"^\s*Doc-tests \S+\s*$");
+static CARGO_RUNNING: Pattern = Pattern::new(r"^\s+Running \S");
 
 /// libtest summaries. With `doc_only` (nextest also ran), only `Doc-tests` sections count:
 /// nextest runs no doc-tests, and any other libtest output is nextest's own per-test echo.
-fn parse_cargo_test(lines: &[&str], doc_only: bool) -> Option<Found> {
-    let mut run = TestRun::new("cargo-test");
+fn parse_cargo_test(lines: &[&str], doc_only: bool, run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     let mut in_doc = false;
     let mut in_list = false;
@@ -233,20 +311,18 @@ fn parse_cargo_test(lines: &[&str], doc_only: bool) -> Option<Found> {
             run.skipped += num(&c[3]);
         }
     }
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- cargo nextest ----
 
-static NEXTEST_SUMMARY: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*Summary \[[^\]]*\] (?:\d+/)?\d+ tests? run: (.+)$"));
-static NEXTEST_STATUS: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^\s*([A-Z][A-Z0-9 +/-]*?) \[[^\]]*\] (?:\(\s*\d+/\s*\d+\) )?(?:\[\d+(?:/\d+)?\] )?(\S.*?)\s*$",
-    )
-});
-static PAREN_GROUP: LazyLock<Regex> = LazyLock::new(|| re(r"\([^)]*\)"));
-static COUNT_WORDS: LazyLock<Regex> = LazyLock::new(|| re(r"^(\d+) ([a-z][a-z ]*?)$"));
+static NEXTEST_SUMMARY: Pattern =
+    Pattern::new(r"^\s*Summary \[[^\]]*\] (?:\d+/)?\d+ tests? run: (.+)$");
+static NEXTEST_STATUS: Pattern = Pattern::new(
+    r"^\s*([A-Z][A-Z0-9 +/-]*?) \[[^\]]*\] (?:\(\s*\d+/\s*\d+\) )?(?:\[\d+(?:/\d+)?\] )?(\S.*?)\s*$",
+);
+static PAREN_GROUP: Pattern = Pattern::new(r"\([^)]*\)");
+static COUNT_WORDS: Pattern = Pattern::new(r"^(\d+) ([a-z][a-z ]*?)$");
 
 fn nextest_status_fails(status: &str) -> bool {
     let status = status.trim();
@@ -268,26 +344,27 @@ fn nextest_status_passes(status: &str) -> bool {
         || status.contains("TMPASS")
 }
 
-fn parse_nextest(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("cargo-nextest");
+fn parse_nextest(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     for (i, line) in lines.iter().enumerate() {
         if let Some(c) = NEXTEST_SUMMARY.captures(line) {
             at.get_or_insert(i);
             let body = PAREN_GROUP.replace_all(&c[1], "");
             let body = body.split(';').next().unwrap_or("");
-            for part in body.split(',') {
-                let Some(p) = COUNT_WORDS.captures(part.trim()) else {
-                    continue;
-                };
-                let n = num(&p[1]);
-                match &p[2] {
-                    "passed" => run.passed += n,
-                    "failed" | "exec failed" | "timed out" => run.failed += n,
-                    "skipped" => run.skipped += n,
-                    _ => {}
-                }
-            }
+            let parts = body
+                .split(',')
+                .filter_map(|part| COUNT_WORDS.captures(part.trim()))
+                .map(|p| {
+                    let (_, [n, word]) = p.extract();
+                    (n, word)
+                });
+            Counts::of_words(parts, |word| match word {
+                "passed" => Some(Count::Passed),
+                "failed" | "exec failed" | "timed out" => Some(Count::Failed),
+                "skipped" => Some(Count::Skipped),
+                _ => None,
+            })
+            .add_to(run);
         } else if let Some(c) = NEXTEST_STATUS.captures(line) {
             let (status, name) = (&c[1], &c[2]);
             if nextest_status_fails(status) {
@@ -297,53 +374,45 @@ fn parse_nextest(lines: &[&str]) -> Option<Found> {
             }
         }
     }
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- pytest ----
 
-static PYTEST_SUMMARY: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:=+ )?((?:\d+ [a-z]+(?:, )?)+|no tests ran) in \d+(?:\.\d+)?s(?: \([^)]*\))?(?: =+)?$")
-});
-static PYTEST_FAILED: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$"));
+static PYTEST_SUMMARY: Pattern = Pattern::new(
+    r"^(?:=+ )?((?:\d+ [a-z]+(?:, )?)+|no tests ran) in \d+(?:\.\d+)?s(?: \([^)]*\))?(?: =+)?$",
+);
+static PYTEST_FAILED: Pattern = Pattern::new(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$");
 
-fn parse_pytest(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("pytest");
+fn parse_pytest(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     for (i, line) in lines.iter().enumerate() {
         let line = line.trim_end();
         if let Some(c) = PYTEST_SUMMARY.captures(line) {
             at.get_or_insert(i);
-            for part in c[1].split(", ") {
-                let Some((n, word)) = part.split_once(' ') else {
-                    continue;
-                };
-                let n = num(n);
-                match word {
-                    "passed" | "xpassed" => run.passed += n,
-                    "failed" | "error" | "errors" => run.failed += n,
-                    "skipped" | "xfailed" => run.skipped += n,
-                    _ => {}
-                }
-            }
+            let parts = c[1].split(", ").filter_map(|part| part.split_once(' '));
+            Counts::of_words(parts, |word| match word {
+                "passed" | "xpassed" => Some(Count::Passed),
+                "failed" | "error" | "errors" => Some(Count::Failed),
+                "skipped" | "xfailed" => Some(Count::Skipped),
+                _ => None,
+            })
+            .add_to(run);
         } else if let Some(c) = PYTEST_FAILED.captures(line) {
             run.note_failing(&c[1]);
         }
     }
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- unittest ----
 
-static UNITTEST_RAN: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^Ran (\d+) tests? in \d+(?:\.\d+)?s\s*$"));
-static UNITTEST_STATUS: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(OK|FAILED|NO TESTS RAN)(?: \((.*)\))?\s*$"));
-static UNITTEST_HEADER: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (\S+) \(([^)\s]+)\)"));
+static UNITTEST_RAN: Pattern = Pattern::new(r"^Ran (\d+) tests? in \d+(?:\.\d+)?s\s*$");
+static UNITTEST_STATUS: Pattern = Pattern::new(r"^(OK|FAILED|NO TESTS RAN)(?: \((.*)\))?\s*$");
+static UNITTEST_HEADER: Pattern =
+    Pattern::new(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (\S+) \(([^)\s]+)\)");
 
-fn parse_unittest(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("unittest");
+fn parse_unittest(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     for (i, line) in lines.iter().enumerate() {
         if let Some(c) = UNITTEST_HEADER.captures(line) {
@@ -368,90 +437,72 @@ fn parse_unittest(lines: &[&str]) -> Option<Found> {
         };
         at.get_or_insert(i);
         let ran = num(&c[1]);
-        let (mut failed, mut skipped) = (0, 0);
-        if let Some(details) = status.get(2) {
-            for part in details.as_str().split(", ") {
-                let Some((key, n)) = part.split_once('=') else {
-                    continue;
-                };
-                match key.trim() {
-                    "failures" | "errors" | "unexpected successes" => failed += num(n),
-                    "skipped" | "expected failures" => skipped += num(n),
-                    _ => {}
-                }
-            }
-        }
-        run.failed += failed;
-        run.skipped += skipped;
-        run.passed += ran.saturating_sub(failed + skipped);
+        let details = status.get(2).map_or("", |m| m.as_str());
+        let parts = details.split(", ").filter_map(|part| part.split_once('='));
+        let counts = Counts::of_words(parts.map(|(key, n)| (n, key.trim())), |key| match key {
+            "failures" | "errors" | "unexpected successes" => Some(Count::Failed),
+            "skipped" | "expected failures" => Some(Count::Skipped),
+            _ => None,
+        });
+        run.failed += counts.failed;
+        run.skipped += counts.skipped;
+        run.passed += ran.saturating_sub(counts.failed + counts.skipped);
     }
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- go test ----
 
-static GO_TEST_LINE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*--- (PASS|FAIL|SKIP): (\S+) \(\d+(?:\.\d+)?s\)"));
-static GO_PKG_OK: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^ok\s+(\S+)\s+(?:\d+(?:\.\d+)?s|\(cached\))(.*)$"));
-static GO_PKG_FAIL: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^FAIL\s+(\S+)\s+(?:\d+(?:\.\d+)?s|\[[^\]]+\])\s*$"));
+static GO_TEST_LINE: Pattern = Pattern::new(r"^\s*--- (PASS|FAIL|SKIP): (\S+) \(\d+(?:\.\d+)?s\)");
+static GO_PKG_OK: Pattern = Pattern::new(r"^ok\s+(\S+)\s+(?:\d+(?:\.\d+)?s|\(cached\))(.*)$");
+static GO_PKG_FAIL: Pattern = Pattern::new(r"^FAIL\s+(\S+)\s+(?:\d+(?:\.\d+)?s|\[[^\]]+\])\s*$");
 
-fn parse_go_test(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("go-test");
+fn parse_go_test(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
-    // Per-test lines seen since the last package line: (passed, failed, skipped).
-    let mut pending = (0u64, 0u64, 0u64);
+    // Per-test lines seen since the last package line.
+    let mut pending = Counts::default();
     for (i, line) in lines.iter().enumerate() {
         if let Some(c) = GO_TEST_LINE.captures(line) {
             at.get_or_insert(i);
             match &c[1] {
-                "PASS" => pending.0 += 1,
+                "PASS" => pending.passed += 1,
                 "FAIL" => {
-                    pending.1 += 1;
+                    pending.failed += 1;
                     run.note_failing(&c[2]);
                 }
-                _ => pending.2 += 1,
+                _ => pending.skipped += 1,
             }
         } else if let Some(c) = GO_PKG_OK.captures(line) {
             at.get_or_insert(i);
-            if pending == (0, 0, 0) {
+            let seen = std::mem::take(&mut pending);
+            if seen == Counts::default() {
                 if !c[2].contains("[no tests to run]") {
                     run.passed += 1;
                 }
             } else {
-                run.passed += pending.0;
-                run.failed += pending.1;
-                run.skipped += pending.2;
+                seen.add_to(run);
             }
-            pending = (0, 0, 0);
         } else if let Some(c) = GO_PKG_FAIL.captures(line) {
             at.get_or_insert(i);
-            if pending.1 == 0 {
+            if pending.failed == 0 {
                 run.failed += 1;
                 run.note_failing(&c[1]);
             }
-            run.passed += pending.0;
-            run.failed += pending.1;
-            run.skipped += pending.2;
-            pending = (0, 0, 0);
+            std::mem::take(&mut pending).add_to(run);
         }
     }
     // Per-test lines without a package line (output cut short): count what was seen.
-    run.passed += pending.0;
-    run.failed += pending.1;
-    run.skipped += pending.2;
-    at.map(|at| Found { at, run })
+    pending.add_to(run);
+    at
 }
 
 // ---- jest ----
 
-static JEST_TESTS: LazyLock<Regex> = LazyLock::new(|| re(r"^Tests:\s+(.*?)\s*$"));
-static JEST_FILE: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*FAIL\s+(\S+)"));
-static JEST_BULLET: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*● (.+?)\s*$"));
+static JEST_TESTS: Pattern = Pattern::new(r"^Tests:\s+(.*?)\s*$");
+static JEST_FILE: Pattern = Pattern::new(r"^\s*FAIL\s+(\S+)");
+static JEST_BULLET: Pattern = Pattern::new(r"^\s*● (.+?)\s*$");
 
-fn parse_jest(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("jest");
+fn parse_jest(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     let mut file: Option<&str> = None;
     let mut broken_suites: Vec<String> = Vec::new();
@@ -462,18 +513,14 @@ fn parse_jest(lines: &[&str]) -> Option<Found> {
                 continue;
             }
             at.get_or_insert(i);
-            for part in body.split(", ") {
-                let Some((n, word)) = part.split_once(' ') else {
-                    continue;
-                };
-                let n = num(n);
-                match word {
-                    "passed" => run.passed += n,
-                    "failed" => run.failed += n,
-                    "skipped" | "todo" | "pending" => run.skipped += n,
-                    _ => {}
-                }
-            }
+            let parts = body.split(", ").filter_map(|part| part.split_once(' '));
+            Counts::of_words(parts, |word| match word {
+                "passed" => Some(Count::Passed),
+                "failed" => Some(Count::Failed),
+                "skipped" | "todo" | "pending" => Some(Count::Skipped),
+                _ => None,
+            })
+            .add_to(run);
         } else if let Some(c) = JEST_FILE.captures(line) {
             file = c.get(1).map(|m| m.as_str());
         } else if let Some(c) = JEST_BULLET.captures(line) {
@@ -490,39 +537,34 @@ fn parse_jest(lines: &[&str]) -> Option<Found> {
         }
     }
     run.failed += broken_suites.len() as u64;
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- vitest ----
 
-static VITEST_TESTS: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*Tests\s+(.+?)\s+\(\d+\)\s*$"));
-static VITEST_FILES: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*Test Files\s+(.+?)\s+\(\d+\)\s*$"));
-static VITEST_FAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*FAIL\s+(.+?)\s*$"));
-static VITEST_SECTION: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^⎯+ Failed (Suites|Tests) (\d+) ⎯+$"));
-static VITEST_SUITE_SUFFIX: LazyLock<Regex> = LazyLock::new(|| re(r"^(.*?) \[ .* \]$"));
+static VITEST_TESTS: Pattern = Pattern::new(r"^\s*Tests\s+(.+?)\s+\(\d+\)\s*$");
+static VITEST_FILES: Pattern = Pattern::new(r"^\s*Test Files\s+(.+?)\s+\(\d+\)\s*$");
+static VITEST_FAIL: Pattern = Pattern::new(r"^\s*FAIL\s+(.+?)\s*$");
+static VITEST_SECTION: Pattern = Pattern::new(r"^⎯+ Failed (Suites|Tests) (\d+) ⎯+$");
+static VITEST_SUITE_SUFFIX: Pattern = Pattern::new(r"^(.*?) \[ .* \]$");
 
-fn parse_vitest(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("vitest");
+fn parse_vitest(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     let mut in_failed_suites = false;
     let mut broken_suites: Vec<String> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if let Some(c) = VITEST_TESTS.captures(line) {
             at.get_or_insert(i);
-            for part in c[1].split(" | ") {
-                let Some((n, word)) = part.trim().split_once(' ') else {
-                    continue;
-                };
-                let n = num(n);
-                match word {
-                    "passed" => run.passed += n,
-                    "failed" => run.failed += n,
-                    "skipped" | "todo" => run.skipped += n,
-                    _ => {}
-                }
-            }
+            let parts = c[1]
+                .split(" | ")
+                .filter_map(|part| part.trim().split_once(' '));
+            Counts::of_words(parts, |word| match word {
+                "passed" => Some(Count::Passed),
+                "failed" => Some(Count::Failed),
+                "skipped" | "todo" => Some(Count::Skipped),
+                _ => None,
+            })
+            .add_to(run);
         } else if VITEST_FILES.is_match(line) {
             at.get_or_insert(i);
         } else if let Some(c) = VITEST_SECTION.captures(line) {
@@ -542,22 +584,20 @@ fn parse_vitest(lines: &[&str]) -> Option<Found> {
         }
     }
     run.failed += broken_suites.len() as u64;
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- mocha ----
 
-static MOCHA_PASSING: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*(\d+) passing \(\d+(?:\.\d+)?\w*\)\s*$"));
-static MOCHA_FAILING: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(\d+) failing\s*$"));
-static MOCHA_PENDING: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(\d+) pending\s*$"));
-static MOCHA_TITLE: LazyLock<Regex> = LazyLock::new(|| re(r"^  (\d+)\) (.+?)\s*$"));
+static MOCHA_PASSING: Pattern = Pattern::new(r"^\s*(\d+) passing \(\d+(?:\.\d+)?\w*\)\s*$");
+static MOCHA_FAILING: Pattern = Pattern::new(r"^\s*(\d+) failing\s*$");
+static MOCHA_PENDING: Pattern = Pattern::new(r"^\s*(\d+) pending\s*$");
+static MOCHA_TITLE: Pattern = Pattern::new(r"^  (\d+)\) (.+?)\s*$");
 
 /// The longest a numbered failure title may run over lines (one line per nested suite).
 const MOCHA_TITLE_MAX_LINES: usize = 12;
 
-fn parse_mocha(lines: &[&str]) -> Option<Found> {
-    let mut run = TestRun::new("mocha");
+fn parse_mocha(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     let mut next_failure = None;
     let mut i = 0;
@@ -600,18 +640,18 @@ fn parse_mocha(lines: &[&str]) -> Option<Found> {
         }
         i += 1;
     }
-    at.map(|at| Found { at, run })
+    at
 }
 
 // ---- node --test (and other TAP summaries) ----
 
-static NODE_SUMMARY: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(?:#|ℹ) (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)\s*$"));
-static TAP_NOT_OK: LazyLock<Regex> = LazyLock::new(|| re(r"^(\s*)not ok \d+(?: -)? (.*?)\s*$"));
-static TAP_SKIP_OK: LazyLock<Regex> = LazyLock::new(|| re(r"^ok \d+ .*# (?i:skip)"));
-static TAP_DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\s+# (todo|skip)\b.*$"));
-static SPEC_FAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*✖ (.+?) \(\d+(?:\.\d+)?m?s\)(.*)$"));
-static SPEC_SUITE: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*▶ (.+?)\s*$"));
+static NODE_SUMMARY: Pattern =
+    Pattern::new(r"^(?:#|ℹ) (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)\s*$");
+static TAP_NOT_OK: Pattern = Pattern::new(r"^(\s*)not ok \d+(?: -)? (.*?)\s*$");
+static TAP_SKIP_OK: Pattern = Pattern::new(r"^ok \d+ .*# (?i:skip)");
+static TAP_DIRECTIVE: Pattern = Pattern::new(r"(?i)\s+# (todo|skip)\b.*$");
+static SPEC_FAIL: Pattern = Pattern::new(r"^\s*✖ (.+?) \(\d+(?:\.\d+)?m?s\)(.*)$");
+static SPEC_SUITE: Pattern = Pattern::new(r"^\s*▶ (.+?)\s*$");
 
 /// Whether the `not ok` at `lines[i]` is a suite: node's YAML block under it says
 /// `type: 'suite'`.
@@ -632,13 +672,17 @@ fn tap_entry_is_suite(lines: &[&str], i: usize, indent: usize) -> bool {
     false
 }
 
-fn parse_node_test(lines: &[&str], command: &str) -> Option<Found> {
-    let runner = if command.contains("mocha") {
+/// The runner a TAP summary is named by: mocha's TAP reporter prints node's summary, so only
+/// the command tells them apart.
+fn tap_runner(command: &str) -> &'static str {
+    if command.contains("mocha") {
         "mocha"
     } else {
         "node-test"
-    };
-    let mut run = TestRun::new(runner);
+    }
+}
+
+fn parse_node_test(lines: &[&str], run: &mut TestRun) -> Option<usize> {
     let mut at = None;
     let mut block: Option<(usize, [Option<u64>; 5])> = None;
     let mut blocks: Vec<(usize, [Option<u64>; 5])> = Vec::new();
@@ -696,562 +740,8 @@ fn parse_node_test(lines: &[&str], command: &str) -> Option<Found> {
         // mocha's TAP reporter prints no skipped count; its skips are `ok N ... # SKIP`.
         run.skipped += skipped.unwrap_or(tap_skips) + todo.unwrap_or(0);
     }
-    at.map(|at| Found { at, run })
+    at
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(runner: &str, passed: u64, failed: u64, skipped: u64, failing: &[&str]) -> TestRun {
-        TestRun {
-            runner: runner.to_string(),
-            passed,
-            failed,
-            skipped,
-            failing: failing.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_str!(concat!("fixtures/", $name))
-        };
-    }
-
-    #[track_caller]
-    fn check(command: &str, output: &str, expected: TestRun) {
-        assert_eq!(parse(command, output), Some(expected));
-    }
-
-    #[test]
-    fn cargo_test_fixtures() {
-        let fail = run("cargo-test", 2, 1, 1, &["tests::adds_wrong"]);
-        check(
-            "/bin/bash -lc 'cargo test'",
-            fixture!("cargo-test-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "/bin/bash -lc 'cargo test --color=always -- --color=always'",
-            fixture!("cargo-test-color-fail.txt"),
-            fail,
-        );
-        // Three binaries (lib, integration, doc-tests) after the failing one add up.
-        check(
-            "/bin/bash -lc 'cargo test --no-fail-fast'",
-            fixture!("cargo-test-no-fail-fast.txt"),
-            run("cargo-test", 4, 1, 1, &["tests::adds_wrong"]),
-        );
-        check(
-            "/bin/bash -lc 'cargo test'",
-            fixture!("cargo-test-pass.txt"),
-            run("cargo-test", 4, 0, 1, &[]),
-        );
-        check(
-            "/bin/bash -lc 'cargo test --doc'",
-            fixture!("cargo-test-doc.txt"),
-            run("cargo-test", 1, 0, 0, &[]),
-        );
-        assert_eq!(
-            parse("cargo test", fixture!("cargo-test-compile-error.txt")),
-            None
-        );
-    }
-
-    #[test]
-    fn cargo_nextest_fixtures() {
-        check(
-            "/bin/bash -lc 'cargo nextest run'",
-            fixture!("cargo-nextest-fail.txt"),
-            run("cargo-nextest", 3, 1, 1, &["failing tests::adds_wrong"]),
-        );
-        check(
-            "/bin/bash -lc 'cargo nextest run'",
-            fixture!("cargo-nextest-pass.txt"),
-            run("cargo-nextest", 3, 0, 1, &[]),
-        );
-    }
-
-    #[test]
-    fn nextest_then_doc_tests_keeps_both_and_not_the_echo() {
-        let output = format!(
-            "{}{}",
-            fixture!("cargo-nextest-fail.txt"),
-            fixture!("cargo-test-doc.txt")
-        );
-        let runs = parse_all("cargo nextest run; cargo test --doc", &output);
-        assert_eq!(
-            runs,
-            vec![
-                run("cargo-nextest", 3, 1, 1, &["failing tests::adds_wrong"]),
-                run("cargo-test", 1, 0, 0, &[]),
-            ]
-        );
-        // The nextest output alone holds an echoed libtest summary; it is not a cargo-test run.
-        assert_eq!(
-            parse_all("cargo nextest run", fixture!("cargo-nextest-fail.txt")).len(),
-            1
-        );
-    }
-
-    #[test]
-    fn nextest_retries_and_statuses() {
-        let output = "\
-    Starting 3 tests across 1 binary
-  TRY 1 FAIL [   0.010s] (1/3) mycrate tests::flaky
-  TRY 2 PASS [   0.010s] (1/3) mycrate tests::flaky
-     TIMEOUT [  60.000s] (2/3) mycrate tests::hangs
-     SIGSEGV [   0.010s] (3/3) mycrate tests::crashes
-────────────
-     Summary [  60.100s] 3/4 tests run: 1 passed (1 flaky), 1 failed, 1 timed out, 0 skipped
-   FLAKY 2/2 [   0.010s] mycrate tests::flaky
-     TIMEOUT [  60.000s] mycrate tests::hangs
-     SIGSEGV [   0.010s] mycrate tests::crashes
-";
-        check(
-            "cargo nextest run --retries 1",
-            output,
-            run(
-                "cargo-nextest",
-                1,
-                2,
-                0,
-                &["mycrate tests::hangs", "mycrate tests::crashes"],
-            ),
-        );
-    }
-
-    #[test]
-    fn pytest_fixtures() {
-        let fail = run("pytest", 2, 1, 1, &["test_calc.py::test_add_wrong"]);
-        check(
-            "/bin/bash -lc pytest",
-            fixture!("pytest-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "/bin/bash -lc 'pytest -q'",
-            fixture!("pytest-q-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "/bin/bash -lc 'pytest -rA'",
-            fixture!("pytest-ra-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "/bin/bash -lc 'pytest -q --color=yes'",
-            fixture!("pytest-q-color-fail.txt"),
-            fail,
-        );
-        let pass = run("pytest", 2, 0, 0, &[]);
-        check(
-            "/bin/bash -lc pytest",
-            fixture!("pytest-pass.txt"),
-            pass.clone(),
-        );
-        check(
-            "/bin/bash -lc 'pytest -q'",
-            fixture!("pytest-q-pass.txt"),
-            pass,
-        );
-        // 1 failed, 1 passed, 1 xfailed, 1 error.
-        check(
-            "/bin/bash -lc 'pytest -q'",
-            fixture!("pytest-q-errors.txt"),
-            run(
-                "pytest",
-                1,
-                2,
-                1,
-                &[
-                    "test_errors.py::test_broken",
-                    "test_errors.py::test_uses_db",
-                ],
-            ),
-        );
-        check(
-            "/bin/bash -lc 'pytest -q'",
-            fixture!("pytest-q-collect-error.txt"),
-            run("pytest", 0, 1, 0, &["test_bad.py"]),
-        );
-    }
-
-    #[test]
-    fn pytest_found_behind_make() {
-        // `make test` wrapping pytest: the command says nothing, the output says it all.
-        let output = format!(
-            "python -m pytest -q tests\n{}make: *** [Makefile:3: test] Error 1\n",
-            fixture!("pytest-q-fail.txt")
-        );
-        check(
-            "/bin/bash -lc 'make test'",
-            &output,
-            run("pytest", 2, 1, 1, &["test_calc.py::test_add_wrong"]),
-        );
-    }
-
-    #[test]
-    fn unittest_fixtures() {
-        let fail = run(
-            "unittest",
-            2,
-            2,
-            1,
-            &[
-                "test_calc.CalcTest.test_add_error",
-                "test_calc.CalcTest.test_add_wrong",
-            ],
-        );
-        check(
-            "python3 -m unittest",
-            fixture!("unittest-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "python3 -m unittest -v",
-            fixture!("unittest-v-fail.txt"),
-            fail,
-        );
-        let pass = run("unittest", 2, 0, 1, &[]);
-        check(
-            "python3 -m unittest",
-            fixture!("unittest-pass.txt"),
-            pass.clone(),
-        );
-        check(
-            "python3 -m unittest -v",
-            fixture!("unittest-v-pass.txt"),
-            pass,
-        );
-    }
-
-    #[test]
-    fn unittest_older_python_header() {
-        // Before Python 3.11 the parentheses held only the class.
-        let output = "\
-======================================================================
-FAIL: test_add_wrong (test_calc.CalcTest)
-----------------------------------------------------------------------
-AssertionError: 4 != 5
-
-----------------------------------------------------------------------
-Ran 3 tests in 0.001s
-
-FAILED (failures=1, expected failures=1)
-";
-        check(
-            "python -m unittest",
-            output,
-            run("unittest", 1, 1, 1, &["test_calc.CalcTest.test_add_wrong"]),
-        );
-    }
-
-    #[test]
-    fn go_test_fixtures() {
-        // Plain mode: failing tests are listed, passing ones are not; the `ok` package counts as
-        // one pass.
-        check(
-            "/bin/bash -lc 'go test ./...'",
-            fixture!("go-test-fail.txt"),
-            run("go-test", 1, 1, 0, &["TestAddWrong"]),
-        );
-        check(
-            "/bin/bash -lc 'go test -v ./...'",
-            fixture!("go-test-v-fail.txt"),
-            run("go-test", 3, 1, 1, &["TestAddWrong"]),
-        );
-        check(
-            "/bin/bash -lc 'go test ./...'",
-            fixture!("go-test-pass.txt"),
-            run("go-test", 2, 0, 0, &[]),
-        );
-        check(
-            "/bin/bash -lc 'go test -v ./...'",
-            fixture!("go-test-v-pass.txt"),
-            run("go-test", 3, 0, 1, &[]),
-        );
-    }
-
-    #[test]
-    fn go_test_build_failure_and_subtests() {
-        let failing = ["example.com/mixed/broken", "TestDouble", "TestDouble/two"];
-        check(
-            "/bin/bash -lc 'go test ./...'",
-            fixture!("go-test-mixed.txt"),
-            run("go-test", 1, 3, 0, &failing),
-        );
-        check(
-            "/bin/bash -lc 'go test -v ./...'",
-            fixture!("go-test-v-mixed.txt"),
-            run("go-test", 3, 3, 1, &failing),
-        );
-    }
-
-    #[test]
-    fn jest_fixtures() {
-        let fail = run("jest", 3, 1, 1, &["calc › adds wrong"]);
-        check(
-            "/bin/bash -lc 'npx jest'",
-            fixture!("jest-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "/bin/bash -lc 'npx jest --colors'",
-            fixture!("jest-color-fail.txt"),
-            fail,
-        );
-        check(
-            "/bin/bash -lc 'npx jest'",
-            fixture!("jest-pass.txt"),
-            run("jest", 2, 0, 0, &[]),
-        );
-        check(
-            "/bin/bash -lc 'npx jest'",
-            fixture!("jest-suite-error.txt"),
-            run("jest", 2, 1, 0, &["./broken.test.js"]),
-        );
-    }
-
-    #[test]
-    fn vitest_fixtures() {
-        check(
-            "/bin/bash -lc 'npx vitest run'",
-            fixture!("vitest-fail.txt"),
-            run("vitest", 3, 1, 1, &["calc.test.js > calc > adds wrong"]),
-        );
-        check(
-            "/bin/bash -lc 'npx vitest run'",
-            fixture!("vitest-pass.txt"),
-            run("vitest", 2, 0, 0, &[]),
-        );
-        check(
-            "/bin/bash -lc 'npx vitest run'",
-            fixture!("vitest-suite-error.txt"),
-            run("vitest", 2, 1, 0, &["broken.test.js"]),
-        );
-    }
-
-    #[test]
-    fn mocha_fixtures() {
-        check(
-            "/bin/bash -lc 'npx mocha'",
-            fixture!("mocha-fail.txt"),
-            run("mocha", 2, 1, 1, &["calc adds wrong"]),
-        );
-        check(
-            "/bin/bash -lc 'npx mocha'",
-            fixture!("mocha-pass.txt"),
-            run("mocha", 2, 0, 0, &[]),
-        );
-        // mocha's TAP reporter looks like node's; the command tells them apart.
-        let tap = run("mocha", 2, 1, 1, &["calc adds wrong"]);
-        check(
-            "/bin/bash -lc 'npx mocha --reporter tap'",
-            fixture!("mocha-tap-fail.txt"),
-            tap.clone(),
-        );
-        check(
-            "/bin/bash -lc 'npm test'",
-            fixture!("mocha-tap-fail.txt"),
-            TestRun {
-                runner: "node-test".to_string(),
-                ..tap
-            },
-        );
-    }
-
-    #[test]
-    fn mocha_nested_suites() {
-        let output = "
-
-  outer
-    inner
-      ✔ works
-      1) breaks
-
-
-  1 passing (4ms)
-  1 failing
-
-  1) outer
-       inner
-         breaks:
-     Error: nope
-      at Context.<anonymous> (test/x.spec.js:5:11)
-
-
-
-";
-        check(
-            "npx mocha",
-            output,
-            run("mocha", 1, 1, 0, &["outer inner breaks"]),
-        );
-    }
-
-    #[test]
-    fn node_test_fixtures() {
-        let fail = run("node-test", 2, 1, 1, &["adds wrong"]);
-        check(
-            "/bin/bash -lc 'node --test'",
-            fixture!("node-test-fail.txt"),
-            fail.clone(),
-        );
-        check(
-            "/bin/bash -lc 'node --test --test-reporter=spec'",
-            fixture!("node-test-spec-fail.txt"),
-            fail,
-        );
-        let pass = run("node-test", 2, 0, 0, &[]);
-        check(
-            "/bin/bash -lc 'node --test'",
-            fixture!("node-test-pass.txt"),
-            pass.clone(),
-        );
-        check(
-            "/bin/bash -lc 'node --test --test-reporter=spec'",
-            fixture!("node-test-spec-pass.txt"),
-            pass,
-        );
-    }
-
-    #[test]
-    fn several_summaries_add_up() {
-        // The same runner twice in one output (say, two pytest invocations).
-        let output = format!(
-            "{}{}",
-            fixture!("pytest-q-fail.txt"),
-            fixture!("pytest-q-errors.txt")
-        );
-        check(
-            "pytest -q a; pytest -q b",
-            &output,
-            run(
-                "pytest",
-                3,
-                3,
-                2,
-                &[
-                    "test_calc.py::test_add_wrong",
-                    "test_errors.py::test_broken",
-                    "test_errors.py::test_uses_db",
-                ],
-            ),
-        );
-        // Two runners in one output: parse gives the first, parse_all both, in order.
-        let output = format!(
-            "{}{}",
-            fixture!("cargo-test-pass.txt"),
-            fixture!("jest-fail.txt")
-        );
-        assert_eq!(
-            parse("make check", &output),
-            Some(run("cargo-test", 4, 0, 1, &[]))
-        );
-        let mut totals = TestSummary::default();
-        assert_eq!(add_output(&mut totals, "make check", &output), 2);
-        assert_eq!((totals.passed, totals.failed, totals.skipped), (7, 1, 2));
-        assert_eq!(totals.failing, vec!["calc › adds wrong".to_string()]);
-        assert_eq!(
-            totals
-                .runs
-                .iter()
-                .map(|r| r.runner.as_str())
-                .collect::<Vec<_>>(),
-            ["cargo-test", "jest"]
-        );
-    }
-
-    #[test]
-    fn totals_add_and_group_by_runner() {
-        let mut totals = TestSummary::default();
-        assert!(totals.is_empty());
-        for (command, output) in [
-            ("cargo test", fixture!("cargo-test-fail.txt")),
-            ("pytest -q", fixture!("pytest-q-fail.txt")),
-            ("cargo test", fixture!("cargo-test-fail.txt")),
-            ("ls -la", fixture!("not-test-ls.txt")),
-        ] {
-            if let Some(run) = parse(command, output) {
-                totals.add(run);
-            }
-        }
-        assert_eq!(totals.runs.len(), 3);
-        assert_eq!((totals.passed, totals.failed, totals.skipped), (6, 3, 3));
-        assert_eq!(
-            totals.failing,
-            vec![
-                "tests::adds_wrong".to_string(),
-                "test_calc.py::test_add_wrong".to_string()
-            ]
-        );
-        assert_eq!(
-            totals.by_runner(),
-            vec![
-                run("cargo-test", 4, 2, 2, &["tests::adds_wrong"]),
-                run("pytest", 2, 1, 1, &["test_calc.py::test_add_wrong"]),
-            ]
-        );
-        let json = serde_json::to_string(&totals).unwrap();
-        assert_eq!(serde_json::from_str::<TestSummary>(&json).unwrap(), totals);
-    }
-
-    #[test]
-    fn non_test_output_is_none() {
-        for (command, output) in [
-            ("/bin/bash -lc 'ls -la'", fixture!("not-test-ls.txt")),
-            (
-                "/bin/bash -lc 'cargo build'",
-                fixture!("not-test-cargo-build.txt"),
-            ),
-            (
-                "/bin/bash -lc 'cargo test'",
-                fixture!("cargo-test-compile-error.txt"),
-            ),
-            ("/bin/bash -lc 'echo \"3 passed\"'", "3 passed\n"),
-            (
-                "/bin/bash -lc 'cat NOTES.md'",
-                "Last time 3 passed, 1 failed and 2 passing tests were flaky.\n\
-                 The test result: fine. Ran the tests in the morning.\nok done\nFAIL\n",
-            ),
-            ("/bin/bash -lc true", ""),
-        ] {
-            assert_eq!(parse(command, output), None, "{command}");
-            assert!(parse_all(command, output).is_empty(), "{command}");
-        }
-    }
-
-    #[test]
-    fn ansi_coloured_input_parses() {
-        // Colour every line the way a runner would, plus an erase-line and a CR redraw.
-        for (command, plain) in [
-            ("cargo nextest run", fixture!("cargo-nextest-fail.txt")),
-            ("go test -v ./...", fixture!("go-test-v-fail.txt")),
-            ("npx vitest run", fixture!("vitest-fail.txt")),
-            ("node --test", fixture!("node-test-spec-fail.txt")),
-            ("npx mocha", fixture!("mocha-fail.txt")),
-            ("python -m unittest", fixture!("unittest-fail.txt")),
-        ] {
-            let coloured: String = plain
-                .lines()
-                .map(|l| format!("\x1b[2K\rprogress…\r\x1b[1m\x1b[31m{l}\x1b[0m\x1b]8;;\x07\r\n"))
-                .collect();
-            assert_eq!(
-                parse(command, &coloured),
-                parse(command, plain),
-                "{command}"
-            );
-            assert!(parse(command, &coloured).is_some(), "{command}");
-        }
-    }
-
-    #[test]
-    fn clean_strips_escapes() {
-        assert_eq!(
-            clean("\x1b[32m5 passed\x1b[0m in 0.1s\r\nab\rcd\n\x1b]0;title\x07x"),
-            vec!["5 passed in 0.1s", "cd", "x"]
-        );
-    }
-}
+mod tests;
