@@ -70,7 +70,7 @@ fn tasks_carry_their_session_and_when_their_result_was_first_read() {
 
     assert_eq!(
         listed(&env, &["--session", "3f2c9a1e-session"]),
-        [in_session.clone()]
+        vec![in_session.clone()]
     );
     let mut this_session = env.codexctl();
     this_session
@@ -91,7 +91,7 @@ fn tasks_carry_their_session_and_when_their_result_was_first_read() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("done in the session"));
     let read_at = env.show(&in_session)["result_read_at"].clone();
     assert!(read_at.is_string(), "result_read_at recorded: {read_at}");
-    assert_eq!(listed(&env, &["--unread"]), [outside.clone()]);
+    assert_eq!(listed(&env, &["--unread"]), vec![outside.clone()]);
     assert!(env.ctl(&["result", "--json", &in_session]).status.success());
     assert_eq!(
         env.show(&in_session)["result_read_at"],
@@ -105,7 +105,7 @@ fn tasks_carry_their_session_and_when_their_result_was_first_read() {
     let rebuilt = env.show(&in_session);
     assert_eq!(rebuilt["session_id"], "3f2c9a1e-session");
     assert_eq!(rebuilt["result_read_at"], read_at);
-    assert_eq!(listed(&env, &["--unread"]), [outside.clone()]);
+    assert_eq!(listed(&env, &["--unread"]), vec![outside.clone()]);
 
     // A session id that is not one is refused before a task exists.
     let mut bad = env.codexctl();
