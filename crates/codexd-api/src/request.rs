@@ -31,6 +31,9 @@ pub struct StartRequest {
     pub wait_for_thread_ms: Option<u64>,
     /// Free-form labels to find the task by (at most 16, each 1–64 characters).
     pub labels: Vec<String>,
+    /// The Claude Code session starting the task (`CLAUDE_CODE_SESSION_ID`), to find its
+    /// tasks later (1–128 characters: letters, digits, `-`, `_`, `.`).
+    pub session_id: Option<String>,
 }
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
@@ -55,6 +58,8 @@ pub struct ResumeRequest {
     pub wait_for_thread_ms: Option<u64>,
     /// Labels, added to the parent's.
     pub labels: Vec<String>,
+    /// As in [`StartRequest::session_id`] (not inherited from the parent).
+    pub session_id: Option<String>,
 }
 
 /// Parameters of `codexd_list`.
@@ -69,6 +74,10 @@ pub struct ListQuery {
     pub thread_id: Option<String>,
     /// Only tasks carrying this label.
     pub label: Option<String>,
+    /// Only tasks started from this Claude Code session.
+    pub session_id: Option<String>,
+    /// Only tasks that ended and whose result was never read.
+    pub unread: bool,
     /// Page size (default 50, at most 1000).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.

@@ -37,9 +37,15 @@ pub trait CodexdApi {
     async fn cancel(&self, id: String) -> RpcResult<Task>;
 
     /// The structured result of a task: stored when it ended, computed from the log so far
-    /// while it runs. Compact unless `full`.
+    /// while it runs. Compact unless `full`. The first call after the task ended records
+    /// `result_read_at`, unless `peek` (a look that is not a read, e.g. `show --json`).
     #[method(name = "result")]
-    async fn result(&self, id: String, full: Option<bool>) -> RpcResult<crate::TaskResult>;
+    async fn result(
+        &self,
+        id: String,
+        full: Option<bool>,
+        peek: Option<bool>,
+    ) -> RpcResult<crate::TaskResult>;
 
     /// Starts a new task that continues a finished task's codex thread.
     #[method(name = "resume")]

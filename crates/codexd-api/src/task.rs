@@ -226,6 +226,13 @@ pub struct Task {
     /// Free-form labels given at start.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The Claude Code session the task was started from (the client's
+    /// `CLAUDE_CODE_SESSION_ID`), if any.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// When the task's result was first read (`result`) after it ended; null while unread.
+    #[serde(default)]
+    pub result_read_at: Option<Timestamp>,
     /// When the task was accepted.
     pub created_at: Timestamp,
     /// When codex was started.
@@ -266,6 +273,11 @@ impl Task {
     pub fn duration(&self, now: Timestamp) -> Option<Duration> {
         let start = self.started_at?;
         Some(start.until(self.finished_at.unwrap_or(now)))
+    }
+
+    /// True when the task has ended and its result was never read.
+    pub fn is_unread(&self) -> bool {
+        self.state.is_terminal() && self.result_read_at.is_none()
     }
 
     /// Moves the task to `state` and records the transition.

@@ -185,9 +185,18 @@ impl Client {
         Ok(self.rpc.cancel(id.to_string()).await?)
     }
 
-    /// The structured result of a task (compact unless `full`).
+    /// The structured result of a task (compact unless `full`); the first call after the
+    /// task ended marks it read (`result_read_at`).
     pub async fn result(&self, id: &str, full: bool) -> Result<TaskResult, ClientError> {
-        Ok(self.rpc.result(id.to_string(), Some(full)).await?)
+        Ok(self.rpc.result(id.to_string(), Some(full), None).await?)
+    }
+
+    /// The structured result of a task, without marking it read (a look, not a read).
+    pub async fn peek_result(&self, id: &str, full: bool) -> Result<TaskResult, ClientError> {
+        Ok(self
+            .rpc
+            .result(id.to_string(), Some(full), Some(true))
+            .await?)
     }
 
     /// Resumes a finished task's thread with a follow-up prompt (a new task).
@@ -266,6 +275,18 @@ impl Client {
     pub async fn shutdown(&self, kill_tasks: bool) -> Result<(), ClientError> {
         Ok(self.rpc.shutdown(Some(kill_tasks)).await?)
     }
+}
+
+/// The variable Claude Code sets in the MCP servers, hooks and Bash commands it starts.
+pub const SESSION_ENV: &str = "CLAUDE_CODE_SESSION_ID";
+
+/// The Claude Code session this process runs in ([`SESSION_ENV`]), if any: tasks started
+/// from it record it, so the session's tasks can be found (and reminded of) later.
+pub fn session_from_env() -> Option<String> {
+    std::env::var(SESSION_ENV)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// The environment a client forwards by default: [`FORWARDED_ENV`] variables that are set

@@ -120,6 +120,18 @@ impl Service {
         }
     }
 
+    /// Records the first read of an ended task's result: `read.json` (so a rebuilt record
+    /// keeps it), then the registry record. Only `result` calls this; nothing else changes
+    /// an ended task but prune, and a pruned task has no directory to write to.
+    async fn mark_read(&self, task: &mut Task) -> Result<(), ApiError> {
+        let now = Timestamp::now();
+        TaskDir::new(&self.supervisor.config().tasks_root(), &task.id)
+            .write_read(now)
+            .map_err(storage)?;
+        task.result_read_at = Some(now);
+        self.supervisor.registry().save(task).await.map_err(storage)
+    }
+
     /// Validates a start request and turns it into a durable request record.
     fn validate_start(&self, request: &StartRequest) -> Result<(PathBuf, RunEnv), ApiError> {
         validate_prompt(&request.prompt)?;
@@ -220,6 +232,7 @@ struct RunOptions<'a> {
     env: &'a BTreeMap<String, String>,
     env_remove: &'a [String],
     timeout_ms: Option<u64>,
+    session_id: Option<&'a str>,
 }
 
 // Both request types name these fields alike.
@@ -233,6 +246,7 @@ macro_rules! run_options_from {
                     env: &r.env,
                     env_remove: &r.env_remove,
                     timeout_ms: r.timeout_ms,
+                    session_id: r.session_id.as_deref(),
                 }
             }
         }
@@ -249,7 +263,15 @@ fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv
         env,
         env_remove,
         timeout_ms,
+        session_id,
     } = request.into();
+    if let Some(session) = session_id
+        && !is_session_id(session)
+    {
+        return Err(invalid(format!(
+            "invalid session id {session:?} (1-128 characters: letters, digits, '-', '_', '.')"
+        )));
+    }
     if let Some(model) = model
         && (model.trim().is_empty() || model.contains('\0'))
     {
@@ -278,6 +300,14 @@ fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv
         return Err(invalid("timeout must be greater than zero"));
     }
     Ok(RunEnv::with_environment(env, env_remove))
+}
+
+/// A Claude Code session id as the API accepts it (Claude Code's are UUIDs).
+fn is_session_id(text: &str) -> bool {
+    (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Waits for the next hub update about `id` (or a lag, which means "re-read").
@@ -341,6 +371,7 @@ impl CodexdApiServer for Service {
                 .or(config.default_timeout.map(|d| d.as_millis() as u64)),
             parent: None,
             resume_thread: None,
+            session_id: request.session_id,
             created_at: Timestamp::now(),
         };
         let task = self.supervisor.submit(stored, env).await?;
@@ -396,9 +427,17 @@ impl CodexdApiServer for Service {
         }
     }
 
-    async fn result(&self, id: String, full: Option<bool>) -> RpcResult<TaskResult> {
+    async fn result(
+        &self,
+        id: String,
+        full: Option<bool>,
+        peek: Option<bool>,
+    ) -> RpcResult<TaskResult> {
         let id = self.resolve(&id)?;
-        let task = self.load(&id).await?;
+        let mut task = self.load(&id).await?;
+        if task.is_unread() && !peek.unwrap_or(false) {
+            self.mark_read(&mut task).await?;
+        }
         let stored = if task.state.is_terminal() {
             self.supervisor.stored_result(&id).map_err(storage)?
         } else {
@@ -479,6 +518,7 @@ impl CodexdApiServer for Service {
             timeout_ms: request.timeout_ms.or(parent.timeout_ms),
             parent: Some(parent_id),
             resume_thread: Some(thread_id),
+            session_id: request.session_id,
             created_at: Timestamp::now(),
         };
         let task = self.supervisor.submit(stored, env).await?;

@@ -24,6 +24,16 @@ pub struct Args {
     /// Only tasks of this Codex thread.
     #[arg(long, value_name = "THREAD_ID")]
     thread: Option<String>,
+    /// Only tasks started from this Claude Code session.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// Only tasks started from the Claude Code session this runs in
+    /// (`CLAUDE_CODE_SESSION_ID`).
+    #[arg(long, conflicts_with = "session")]
+    this_session: bool,
+    /// Only tasks that ended and whose result was never read (`result` reads it).
+    #[arg(long)]
+    unread: bool,
     /// How many tasks to show.
     #[arg(long, default_value_t = 50)]
     limit: u32,
@@ -45,9 +55,20 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
         ),
         _ => None,
     };
+    let session_id = match (args.session, args.this_session) {
+        (_, true) => Some(codexd_client::session_from_env().ok_or_else(|| {
+            Failure::Usage(format!(
+                "--this-session: {} is not set (not inside Claude Code)",
+                codexd_client::SESSION_ENV
+            ))
+        })?),
+        (session, false) => session,
+    };
     let client = ctx.client().await?;
     let page = client
         .list(ListQuery {
+            session_id,
+            unread: args.unread,
             states: args.state,
             cwd,
             limit: Some(args.limit),

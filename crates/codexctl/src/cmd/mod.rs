@@ -81,6 +81,10 @@ pub struct RunFlags {
     /// Print a JSON object instead of the bare id.
     #[arg(long)]
     pub json: bool,
+    /// The Claude Code session to record on the task (`list --session` finds its tasks);
+    /// inside Claude Code its `CLAUDE_CODE_SESSION_ID` is taken.
+    #[arg(long, value_name = "ID", env = codexd_client::SESSION_ENV, hide_env_values = true)]
+    pub session: Option<String>,
 }
 
 impl RunFlags {

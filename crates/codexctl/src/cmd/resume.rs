@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             env,
             env_remove,
             wait_for_thread_ms: None,
+            session_id: args.run.session,
         })
         .await?;
     print_started(&task, args.run.json)

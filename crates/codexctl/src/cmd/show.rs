@@ -19,7 +19,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let task = client.get(&args.id).await?;
     if args.json {
         // The task object, plus its compact result under "result".
-        let result = client.result(task.id.as_str(), false).await?;
+        // A look at the task, not a read of its result: it stays unread.
+        let result = client.peek_result(task.id.as_str(), false).await?;
         let mut value = serde_json::to_value(&task)?;
         if let serde_json::Value::Object(map) = &mut value {
             map.insert("result".into(), serde_json::to_value(&result)?);

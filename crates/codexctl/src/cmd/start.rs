@@ -49,6 +49,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             env,
             env_remove,
             wait_for_thread_ms: args.wait_thread.map(|d| d.as_millis() as u64),
+            session_id: args.run.session,
         })
         .await?;
     print_started(&task, args.run.json)

@@ -115,6 +115,7 @@ impl CodexServer {
                 timeout_ms: timeout_ms(args.timeout_seconds),
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: args.labels,
+                session_id: codexd_client::session_from_env(),
             })
             .await?;
         tracing::info!(task = %task.id, state = %task.state, "started");

@@ -349,6 +349,14 @@ impl Registry {
             {
                 continue;
             }
+            if let Some(session) = &query.session_id
+                && task.session_id.as_ref() != Some(session)
+            {
+                continue;
+            }
+            if query.unread && !task.is_unread() {
+                continue;
+            }
             if tasks.len() == limit {
                 next_cursor = Some(encode_hex(&Self::order_key(&tasks[limit - 1])));
                 break;

@@ -26,6 +26,9 @@ pub const RUN_FILE: &str = "run.json";
 /// When the daemon found a run gone without an exit status (so that a record rebuilt later
 /// gets the same end time).
 pub const ENDED_FILE: &str = "ended.json";
+/// When the task's result was first read after it ended (so that a rebuilt record still
+/// knows it was read).
+pub const READ_FILE: &str = "read.json";
 
 /// Type of the event line the runner writes into `events.jsonl` where it starts dropping
 /// output (the log reached its size limit).
@@ -66,6 +69,13 @@ pub struct StopRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndedRecord {
     /// The time the run was settled.
+    pub at: Timestamp,
+}
+
+/// When a task's result was first read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRecord {
+    /// The time of the first `result` call after the task ended.
     pub at: Timestamp,
 }
 

@@ -12,12 +12,14 @@
 //! | `run.json`     | runner     | the runner's and codex's pids and the start time     |
 //! | `exit.json`    | runner     | how codex ended, atomically, once it has             |
 //! | `stop.json`    | daemon     | why the daemon stopped the run, before signalling it |
+//! | `ended.json`   | daemon     | when a run that left no exit status was settled      |
+//! | `read.json`    | daemon     | when the result was first read after the task ended  |
 //!
 //! These files alone are enough to rebuild a task's registry record.
 
 use super::records::{
-    ENDED_FILE, EXIT_FILE, EndedRecord, ExitRecord, REQUEST_FILE, RESULT_FILE, RUN_FILE, RunRecord,
-    STOP_FILE, StopReason, StopRecord,
+    ENDED_FILE, EXIT_FILE, EndedRecord, ExitRecord, READ_FILE, REQUEST_FILE, RESULT_FILE, RUN_FILE,
+    ReadRecord, RunRecord, STOP_FILE, StopReason, StopRecord,
 };
 use crate::files::{FileError, replace_file, write_atomic};
 use codexd_api::{Task, TaskId, Timestamp};
@@ -53,6 +55,9 @@ pub struct StoredRequest {
     /// Labels.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The Claude Code session that started the task.
+    #[serde(default)]
+    pub session_id: Option<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
 }
@@ -73,6 +78,7 @@ impl StoredRequest {
             parent: None,
             resume_thread: None,
             labels: vec![],
+            session_id: None,
             created_at,
         }
     }
@@ -92,6 +98,8 @@ impl StoredRequest {
             timeout_ms: self.timeout_ms,
             parent: self.parent.clone(),
             labels: self.labels.clone(),
+            session_id: self.session_id.clone(),
+            result_read_at: None,
             created_at: self.created_at,
             started_at: None,
             finished_at: None,
@@ -203,7 +211,18 @@ impl TaskDir {
         write_atomic(&self.file(STOP_FILE), &bytes)
     }
 
-    /// Reads a JSON file of the directory; `Ok(None)` if it does not exist.
+    /// When the result was first read; `Ok(None)` if never.
+    pub fn read_read(&self) -> Result<Option<Timestamp>, FileError> {
+        Ok(self.read_json::<ReadRecord>(READ_FILE)?.map(|r| r.at))
+    }
+
+    /// Records that the result was first read at `at` (atomically; kept for a rebuild).
+    pub fn write_read(&self, at: Timestamp) -> Result<(), FileError> {
+        let bytes = serde_json::to_vec(&ReadRecord { at })
+            .map_err(|e| FileError::new("serialise", &self.file(READ_FILE), io::Error::other(e)))?;
+        write_atomic(&self.file(READ_FILE), &bytes)
+    }
+
     /// The end time of a run that left no exit status: the one recorded by whoever settled
     /// it first, else `now`, recorded here (best effort: a failed write is logged).
     pub fn settled_at(&self, now: Timestamp) -> Timestamp {
@@ -222,6 +241,7 @@ impl TaskDir {
         now
     }
 
+    /// Reads a JSON file of the directory; `Ok(None)` if it does not exist.
     fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,

@@ -21,6 +21,11 @@ pub fn rebuild_record(dir: &TaskDir) -> Result<Option<Task>, FileError> {
         Err(e) => return Err(e),
     };
     let mut task = request.new_task();
+    // Only a convenience (which results were read): a bad file loses that, not the task.
+    task.result_read_at = dir.read_read().unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        None
+    });
     let stop = dir.read_stop()?;
     match dir.read_run()? {
         None => {
