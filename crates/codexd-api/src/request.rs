@@ -57,6 +57,11 @@ pub struct ResumeRequest {
     pub labels: Vec<String>,
 }
 
+/// Page size of `codexd_list` when `limit` is absent.
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+/// Largest page `codexd_list` returns (`limit` is clamped to `1..=MAX_PAGE_LIMIT`).
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
 /// Parameters of `codexd_list`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -69,7 +74,7 @@ pub struct ListQuery {
     pub thread_id: Option<String>,
     /// Only tasks carrying this label.
     pub label: Option<String>,
-    /// Page size (default 50, at most 1000).
+    /// Page size (default [`DEFAULT_PAGE_LIMIT`], at most [`MAX_PAGE_LIMIT`]).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
