@@ -62,6 +62,11 @@ pub struct ResumeRequest {
     pub session_id: Option<String>,
 }
 
+/// Page size of `codexd_list` when `limit` is absent.
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+/// Largest page `codexd_list` returns (`limit` is clamped to `1..=MAX_PAGE_LIMIT`).
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
 /// Parameters of `codexd_list`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -78,7 +83,7 @@ pub struct ListQuery {
     pub session_id: Option<String>,
     /// Only tasks that ended and whose result was never read.
     pub unread: bool,
-    /// Page size (default 50, at most 1000).
+    /// Page size (default [`DEFAULT_PAGE_LIMIT`], at most [`MAX_PAGE_LIMIT`]).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -20,7 +20,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     if args.json {
         print_json(&task)
     } else {
-        println!("{} {}", task.id, task.state);
-        Ok(())
+        crate::out::line(format_args!("{} {}", task.id, task.state))
     }
 }

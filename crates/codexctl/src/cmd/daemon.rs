@@ -1,10 +1,14 @@
 //! `codexctl daemon status|stop|install|uninstall`.
 
+// `install.rs` still prints with `println!` (its owner is changing it in parallel); a closed
+// stdout there is caught by the panic hook in `main` (a quiet exit 0).
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 mod install;
 
 use crate::cmd::print_json;
-use crate::{CmdResult, Ctx, Failure};
-use codexd_client::Client;
+use crate::{CmdResult, Ctx, Failure, out};
+use codexd_client::{Client, ClientError};
+use std::io::ErrorKind;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -44,15 +48,24 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
     };
     let client = connect(socket).await?;
     let pid = stop(client, kill_tasks).await?;
-    println!("codexd (pid {pid}) stopped");
-    Ok(())
+    out::line(format_args!("codexd (pid {pid}) stopped"))
 }
 
-/// Connects without starting a daemon.
+/// Connects without starting a daemon: nothing listening on the socket (no socket file, or
+/// a stale one) is [`Failure::NotRunning`].
 async fn connect(socket: &Path) -> Result<Client, Failure> {
-    Client::connect(socket)
-        .await
-        .map_err(|e| Failure::Usage(format!("{e} (is codexd running?)")))
+    match Client::connect(socket).await {
+        Ok(client) => Ok(client),
+        Err(ClientError::Connect { source, .. })
+            if matches!(
+                source.kind(),
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Err(Failure::NotRunning(socket.to_path_buf()))
+        }
+        Err(e) => Err(Failure::Usage(format!("{e} (is codexd running?)"))),
+    }
 }
 
 /// `daemon status`.
@@ -61,16 +74,19 @@ async fn status(socket: &Path, json: bool) -> CmdResult {
     if json {
         return print_json(&info);
     }
-    println!("codexd {} (pid {})", info.version, info.pid);
-    println!("socket     {}", info.socket.display());
-    println!("state dir  {}", info.state_dir.display());
-    println!("codex      {}", info.codex_bin);
-    println!(
-        "tasks      {} running, {} queued (limit {})",
-        info.running, info.queued, info.max_running
-    );
-    println!("up since   {}", info.started_at);
-    Ok(())
+    out::text(&format!(
+        "codexd {} (pid {})\nsocket     {}\nstate dir  {}\ncodex      {}\n\
+         tasks      {} running, {} queued (limit {})\nup since   {}\n",
+        info.version,
+        info.pid,
+        info.socket.display(),
+        info.state_dir.display(),
+        info.codex_bin,
+        info.running,
+        info.queued,
+        info.max_running,
+        crate::render::time(info.started_at),
+    ))
 }
 
 /// Asks the daemon behind `client` to exit and waits (at most 10 s) until it has; returns

@@ -1,8 +1,10 @@
 //! `codexctl list`: tasks newest first.
 
 use crate::cmd::print_json;
+use crate::render::shell_quote;
 use crate::{CmdResult, Ctx, Failure};
-use codexd_client::api::{ListQuery, TaskState};
+use codexd_client::api::Timestamp;
+use codexd_client::api::{DEFAULT_PAGE_LIMIT, ListQuery, MAX_PAGE_LIMIT, TaskState};
 use std::path::PathBuf;
 
 /// Arguments of `list`.
@@ -34,10 +36,15 @@ pub struct Args {
     /// Only tasks that ended and whose result was never read (`result` reads it).
     #[arg(long)]
     unread: bool,
-    /// How many tasks to show.
-    #[arg(long, default_value_t = 50)]
+    /// How many tasks to show (1 to 1000).
+    #[arg(
+        long,
+        default_value_t = DEFAULT_PAGE_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE_LIMIT)),
+    )]
     limit: u32,
-    /// Continue after this cursor (from a previous --json page).
+    /// Continue after this cursor: the next page (the `next_cursor` of a --json page, or
+    /// as the "more tasks" hint says).
     #[arg(long)]
     cursor: Option<String>,
     /// Print the page as JSON: {"tasks": [...], "next_cursor": ...}.
@@ -64,23 +71,64 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
         })?),
         (session, false) => session,
     };
+    let query = ListQuery {
+        session_id,
+        unread: args.unread,
+        states: args.state,
+        cwd,
+        limit: Some(args.limit),
+        cursor: args.cursor,
+        label: args.label,
+        thread_id: args.thread,
+    };
     let client = ctx.client().await?;
-    let page = client
-        .list(ListQuery {
-            session_id,
-            unread: args.unread,
-            states: args.state,
-            cwd,
-            limit: Some(args.limit),
-            cursor: args.cursor,
-            label: args.label,
-            thread_id: args.thread,
-        })
-        .await?;
+    let page = client.list(query.clone()).await?;
     if args.json {
-        print_json(&page)
-    } else {
-        print!("{}", crate::render::task_table(&page.tasks));
-        Ok(())
+        return print_json(&page);
     }
+    let style = crate::render::Style::stdout();
+    crate::out::text(&crate::render::task_table(
+        &page.tasks,
+        Timestamp::now(),
+        style,
+    ))?;
+    if let Some(cursor) = &page.next_cursor {
+        crate::out::err_text(&format!(
+            "more tasks: {}\n",
+            next_page_command(ctx, &query, cursor)
+        ));
+    }
+    Ok(())
+}
+
+/// The command that lists the page after this one: the same filters, `--cursor`.
+fn next_page_command(ctx: &Ctx, query: &ListQuery, cursor: &str) -> String {
+    let mut words = vec!["codexctl".to_string()];
+    if let Some(socket) = &ctx.socket_arg {
+        words.extend(["--socket".into(), shell_quote(&socket.to_string_lossy())]);
+    }
+    words.push("list".into());
+    for state in &query.states {
+        words.extend(["--state".into(), state.to_string()]);
+    }
+    if let Some(cwd) = &query.cwd {
+        words.extend(["--cwd".into(), shell_quote(&cwd.to_string_lossy())]);
+    }
+    if let Some(label) = &query.label {
+        words.extend(["--label".into(), shell_quote(label)]);
+    }
+    if let Some(thread) = &query.thread_id {
+        words.extend(["--thread".into(), shell_quote(thread)]);
+    }
+    if let Some(session) = &query.session_id {
+        words.extend(["--session".into(), shell_quote(session)]);
+    }
+    if query.unread {
+        words.push("--unread".into());
+    }
+    if let Some(limit) = query.limit.filter(|&l| l != DEFAULT_PAGE_LIMIT) {
+        words.extend(["--limit".into(), limit.to_string()]);
+    }
+    words.extend(["--cursor".into(), shell_quote(cursor)]);
+    words.join(" ")
 }

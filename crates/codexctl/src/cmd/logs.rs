@@ -1,10 +1,9 @@
 //! `codexctl logs`: a task's events rendered for people (or the raw JSONL with --json),
 //! or codex's stderr; `--follow` streams new lines until the task ends.
 
-use crate::{CmdResult, Ctx, Failure};
+use crate::{CmdResult, Ctx, Failure, out};
 use codexd_client::api::{LogStream, WatchItem};
 use futures::StreamExt;
-use std::io::Write;
 
 /// Arguments of `logs`.
 #[derive(Debug, clap::Args)]
@@ -32,21 +31,23 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     } else {
         LogStream::Events
     };
-    let mut out = std::io::stdout().lock();
-    let mut print = |line: &str| -> std::io::Result<()> {
+    // The line as printed (with its newline), or None for events not worth showing.
+    let render = |line: &str| -> Option<String> {
         if args.json || args.stderr {
-            writeln!(out, "{line}")
-        } else if let Some(text) = crate::render::event_line(line) {
-            writeln!(out, "{text}")
+            Some(format!("{line}\n"))
         } else {
-            Ok(())
+            crate::render::event_line(line).map(|text| format!("{text}\n"))
         }
     };
     if args.follow {
         let mut events = client.watch(&id, Some(0)).await?;
         while let Some(item) = events.next().await {
             match item? {
-                WatchItem::Event { line, .. } => print(&line)?,
+                WatchItem::Event { line, .. } => {
+                    if let Some(text) = render(&line) {
+                        out::text(&text)?;
+                    }
+                }
                 WatchItem::State { task } if task.state.is_terminal() => return Ok(()),
                 WatchItem::State { .. } => {}
             }
@@ -58,9 +59,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let mut offset = 0;
     loop {
         let chunk = client.read_log(&id, offset, None, stream).await?;
-        for line in &chunk.lines {
-            print(&line.line)?;
-        }
+        // One write per page, not per line.
+        let text: String = chunk.lines.iter().filter_map(|l| render(&l.line)).collect();
+        out::text(&text)?;
         if chunk.lines.is_empty() || chunk.next_offset == offset {
             return Ok(());
         }

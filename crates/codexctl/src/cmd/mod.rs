@@ -1,6 +1,7 @@
 //! The subcommands, one file each.
 
 mod cancel;
+mod completions;
 mod daemon;
 mod list;
 mod logs;
@@ -40,6 +41,10 @@ pub enum Command {
     /// Daemon status and control.
     #[command(subcommand)]
     Daemon(daemon::Command),
+    /// Print a shell completion script (e.g. `codexctl completions bash > ~/.local/share/bash-completion/completions/codexctl`).
+    Completions(completions::Args),
+    /// Print the man page (roff), e.g. `codexctl man > ~/.local/share/man/man1/codexctl.1`.
+    Man,
 }
 
 /// Runs a subcommand.
@@ -55,6 +60,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Prune(args) => prune::run(ctx, args).await,
         Command::Resume(args) => resume::run(ctx, args).await,
         Command::Daemon(command) => daemon::run(ctx, command).await,
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     }
 }
 
@@ -99,8 +106,7 @@ pub fn print_started(task: &codexd_client::api::Task, json: bool) -> CmdResult {
     if json {
         print_json(&crate::render::StartOutput::from(task))
     } else {
-        println!("{}", task.id);
-        Ok(())
+        crate::out::line(&task.id)
     }
 }
 
@@ -152,6 +158,5 @@ pub fn read_prompt(prompt: String) -> Result<String, Failure> {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> CmdResult {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    crate::out::line(serde_json::to_string_pretty(value)?)
 }

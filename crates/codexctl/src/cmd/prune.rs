@@ -30,9 +30,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     } else {
         "removed"
     };
-    println!("{verb} {} finished task(s)", reply.pruned.len());
+    let mut text = format!("{verb} {} finished task(s)\n", reply.pruned.len());
     for id in &reply.pruned {
-        println!("{id}");
+        text.push_str(&format!("{id}\n"));
     }
-    Ok(())
+    crate::out::text(&text)
 }

@@ -23,7 +23,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     if args.json {
         print_json(&result)
     } else {
-        print!("{}", crate::render::result_details(&result));
-        Ok(())
+        crate::out::text(&crate::render::result_details(&result))
     }
 }

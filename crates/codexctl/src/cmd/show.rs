@@ -2,6 +2,8 @@
 
 use crate::cmd::print_json;
 use crate::{CmdResult, Ctx};
+use codexd_client::Client;
+use codexd_client::api::{LogStream, Task, TaskState, Timestamp};
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +29,39 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
         }
         print_json(&value)
     } else {
-        print!("{}", crate::render::task_details(&task));
-        Ok(())
+        let activity = current_activity(&client, &task).await;
+        crate::out::text(&crate::render::task_details(
+            &task,
+            activity.as_deref(),
+            Timestamp::now(),
+            crate::render::Style::stdout(),
+        ))
     }
+}
+
+/// How much of the end of the event log is read to tell what a running task is doing.
+const ACTIVITY_TAIL_BYTES: u64 = 64 * 1024;
+
+/// What a running task is doing now: the last event of its log that tells (`None` when it
+/// is not running or nothing tells). The first line read may start mid-line; it does not
+/// parse and is skipped.
+async fn current_activity(client: &Client, task: &Task) -> Option<String> {
+    if task.state != TaskState::Running {
+        return None;
+    }
+    let from = task.log_bytes.saturating_sub(ACTIVITY_TAIL_BYTES);
+    let chunk = client
+        .read_log(
+            task.id.as_str(),
+            from,
+            Some(ACTIVITY_TAIL_BYTES * 2),
+            LogStream::Events,
+        )
+        .await
+        .ok()?;
+    chunk
+        .lines
+        .iter()
+        .filter_map(|l| crate::render::activity(&l.line))
+        .next_back()
 }

@@ -76,8 +76,7 @@ pub struct Registry {
     flusher: Arc<Flusher>,
 }
 
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 1000;
+use codexd_api::{DEFAULT_PAGE_LIMIT as DEFAULT_PAGE, MAX_PAGE_LIMIT as MAX_PAGE};
 
 /// sled's page cache. The registry is read one record at a time (lists read a page of 50),
 /// so a small cache serves it; sled's default (1 GiB) or a large one only grows the daemon.
