@@ -707,6 +707,30 @@ fn logs_follow_streams_the_whole_log_until_the_end() {
     assert_eq!(followed, env.events(&id));
     let human = env.ctl(&["logs", &id]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("tick"));
+
+    // On a task that has already ended, --follow prints the whole log too, then ends.
+    for json in [true, false] {
+        let mut args = vec!["logs", &id, "-f"];
+        if json {
+            args.push("--json");
+        }
+        let again = output(env.codexctl().args(&args));
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        let printed = String::from_utf8_lossy(&again.stdout);
+        if json {
+            let lines: Vec<Value> = printed
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(lines, env.events(&id), "logs -f --json on a finished task");
+        } else {
+            assert_eq!(printed, String::from_utf8_lossy(&human.stdout));
+        }
+    }
 }
 
 #[test]

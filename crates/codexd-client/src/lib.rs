@@ -222,8 +222,9 @@ impl Client {
     }
 
     /// Subscribes to a task's state changes, and its event lines from `from_offset` when
-    /// given. The first item is the task's current state; the stream ends after the item
-    /// carrying a terminal state, or when the daemon goes away (then without one).
+    /// given. The first item is the task's current state, unless the task has already ended:
+    /// then the log replay comes first. The stream ends after the item carrying a terminal
+    /// state (always after the whole log), or when the daemon goes away (then without one).
     pub async fn watch(
         &self,
         id: &str,
