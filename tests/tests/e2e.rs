@@ -685,6 +685,59 @@ fn runs_get_the_clients_environment_not_the_daemons() {
 }
 
 #[test]
+fn credentials_and_proxies_come_from_the_calling_shell_and_stay_off_disk() {
+    let mut env = env_with(vec![Scenario::new(
+        "[auth-env]",
+        vec![
+            Step::shell(
+                "echo \"key=${OPENAI_API_KEY:-none} codex=${CODEX_API_KEY:-none} \
+                 noproxy=${no_proxy:-none}\" | tee auth-env.txt",
+            ),
+            Step::message("env written"),
+        ],
+    )]);
+    let client_key = "cli3ntKey7Vq9Zr2Lw8Tn4Hs6";
+    let daemon_key = "da3monKey5Xb8Yc1Mf7Pg2Qj4";
+    // The daemon was started from another shell, with credentials of its own.
+    env.start_daemon_with_env(
+        &[],
+        &[
+            ("OPENAI_API_KEY", daemon_key),
+            ("CODEX_API_KEY", daemon_key),
+        ],
+    )
+    .unwrap();
+    let mut cmd = env.codexctl();
+    cmd.env("OPENAI_API_KEY", client_key)
+        .env_remove("CODEX_API_KEY")
+        .env("no_proxy", "client.example.invalid")
+        .args(env.start_args())
+        .arg("[auth-env] print it");
+    let out = output(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    // The run saw the calling shell's values, and not the daemon's key.
+    let seen = std::fs::read_to_string(env.work.join("auth-env.txt")).unwrap();
+    assert_eq!(
+        seen.trim(),
+        format!("key={client_key} codex=none noproxy=client.example.invalid")
+    );
+    // What codex printed has the key redacted; no file under the state dir holds it.
+    let logs = String::from_utf8_lossy(&env.ctl(&["logs", &id, "--json"]).stdout).into_owned();
+    assert!(logs.contains("key=[REDACTED:env:OPENAI_API_KEY]"), "{logs}");
+    assert!(logs.contains("noproxy=client.example.invalid"), "{logs}");
+    assert_absent_from_state_dir(&env, &[client_key.to_string(), daemon_key.to_string()]);
+    let request = std::fs::read_to_string(env.task_dir(&id).join("request.json")).unwrap();
+    assert!(request.contains("OPENAI_API_KEY"), "{request}");
+}
+
+#[test]
 fn logs_follow_streams_the_whole_log_until_the_end() {
     let mut env = env_with(vec![Scenario::new(
         "[follow]",

@@ -26,8 +26,39 @@ pub type WatchStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<WatchItem, ClientError>> + Send>>;
 
 /// Environment variables a client forwards to codex by default, so runs see the caller's
-/// tools, Python virtualenv and Codex home rather than the daemon's.
-pub const FORWARDED_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
+/// tools, Python virtualenv, Codex home, credentials, proxies and CA certificates rather
+/// than those of whichever shell started the daemon. A variable on this list that is not
+/// set in the caller's environment is removed from the run's (see [`forwarded_env`]).
+///
+/// Values travel in the request and are held in memory only (never written under the
+/// state directory); values of secret-looking names (`*_KEY`, `*_TOKEN`, ...) are also
+/// redacted from everything codex prints. The README's "Environment" section lists the
+/// same variables: keep the two in step.
+pub const FORWARDED_ENV: &[&str] = &[
+    // Tools, virtualenv and Codex home.
+    "PATH",
+    "VIRTUAL_ENV",
+    "CODEX_HOME",
+    // Credentials and endpoint of the built-in OpenAI provider.
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+    // Proxies (both spellings: tools differ in which one they read).
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    // Custom CA certificates.
+    "CODEX_CA_CERTIFICATE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
 
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
@@ -275,7 +306,7 @@ impl Client {
 pub fn forwarded_env() -> (BTreeMap<String, String>, Vec<String>) {
     let mut set = BTreeMap::new();
     let mut remove = Vec::new();
-    for key in FORWARDED_ENV {
+    for &key in FORWARDED_ENV {
         match std::env::var(key) {
             Ok(value) => {
                 set.insert(key.to_string(), value);
