@@ -1582,6 +1582,172 @@ fn config_file_patterns_redact_and_bad_ones_stop_the_daemon() {
     assert!(err.contains("ticket") && err.contains("TCK-("), "{err}");
 }
 
+/// A daemon started by a test with its own command line and environment (for settings that
+/// `TestEnv::start_daemon` passes as flags), killed when dropped.
+struct OwnDaemon(std::process::Child);
+
+impl OwnDaemon {
+    fn start(env: &TestEnv, cmd: &mut std::process::Command) -> OwnDaemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.root.path().join("codexd.log"))
+            .unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = OwnDaemon(child);
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                std::os::unix::net::UnixStream::connect(&env.socket).is_ok()
+            }),
+            "codexd did not come up: {}",
+            env.daemon_log()
+        );
+        daemon
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_config_file_holds_daemon_settings_and_client_defaults_below_flags_and_env() {
+    let env = env_with(vec![Scenario::new(
+        "[cfg-defaults]",
+        vec![Step::message("configured")],
+    )]);
+    let xdg = env.root.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("codexd")).unwrap();
+    let state_dir = env.root.path().join("state-from-file");
+    std::fs::write(
+        xdg.join("codexd/config.toml"),
+        format!(
+            "[daemon]\nstate_dir = {:?}\ncodex_bin = {:?}\nmax_running = 3\nkill_grace = \"1s\"\n\
+             [client]\nsandbox = \"read-only\"\nmodel = {:?}\n",
+            state_dir.display().to_string(),
+            env.codex.display().to_string(),
+            codexd_tests::codex_cli::MOCK_MODEL,
+        ),
+    )
+    .unwrap();
+    let daemon = |max_running_env: Option<&str>| {
+        let mut cmd = std::process::Command::new(codexd_tests::daemon::bin("codexd"));
+        cmd.arg("--socket")
+            .arg(&env.socket)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env_remove("CODEXD_CONFIG")
+            .env_remove("CODEXD_STATE_DIR")
+            .env_remove("CODEXD_CODEX_BIN")
+            .env_remove("CODEXD_MAX_RUNNING");
+        if let Some(n) = max_running_env {
+            cmd.env("CODEXD_MAX_RUNNING", n);
+        }
+        cmd
+    };
+    let status = || -> Value {
+        let out = env.ctl(&["daemon", "status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    {
+        // The file's settings apply...
+        let _daemon = OwnDaemon::start(&env, &mut daemon(None));
+        let info = status();
+        assert_eq!(info["state_dir"], state_dir.display().to_string());
+        assert_eq!(info["codex_bin"], env.codex.display().to_string());
+        assert_eq!(info["max_running"], 3);
+        // ...and codexctl start takes its sandbox and model from [client].
+        let mut start = env.codexctl();
+        start.env("XDG_CONFIG_HOME", &xdg).arg("start");
+        for kv in codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url()) {
+            start.args(["-c", &kv]);
+        }
+        let out = output(start.arg("[cfg-defaults] hi"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(env.wait(&[&id]).0, 0, "{}", env.daemon_log());
+        let task = env.show(&id);
+        assert_eq!(task["sandbox"], "read-only");
+        assert_eq!(task["model"], codexd_tests::codex_cli::MOCK_MODEL);
+        // A flag wins over [client].
+        let mut start = env.codexctl();
+        start
+            .env("XDG_CONFIG_HOME", &xdg)
+            .args(env.start_args())
+            .arg("[cfg-defaults] again");
+        let out = output(&mut start);
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(env.wait(&[&id]).0, 0);
+        assert_eq!(env.show(&id)["sandbox"], "workspace-write");
+    }
+    {
+        // An environment variable wins over the file, and a flag over both.
+        let _daemon = OwnDaemon::start(&env, &mut daemon(Some("2")));
+        assert_eq!(status()["max_running"], 2);
+    }
+    {
+        let _daemon = OwnDaemon::start(&env, daemon(Some("2")).args(["--max-running", "1"]));
+        assert_eq!(status()["max_running"], 1);
+    }
+
+    // An unknown key stops the daemon with an error naming the file and the key.
+    std::fs::write(xdg.join("codexd/config.toml"), "[daemon]\nmax_runing = 3\n").unwrap();
+    let out = output(&mut daemon(None));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codexd/config.toml") && err.contains("max_runing"),
+        "{err}"
+    );
+    // So does a bad [client] key for codexctl start.
+    std::fs::write(xdg.join("codexd/config.toml"), "[client]\nsandbx = \"x\"\n").unwrap();
+    let out = env.ctl_with_env(&[("XDG_CONFIG_HOME", &xdg)], &["start", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codexd/config.toml") && err.contains("sandbx"),
+        "{err}"
+    );
+
+    // A default config file that cannot be read is a warning: the daemon serves without it.
+    std::fs::remove_file(xdg.join("codexd/config.toml")).unwrap();
+    std::fs::create_dir(xdg.join("codexd/config.toml")).unwrap();
+    {
+        let _daemon = OwnDaemon::start(
+            &env,
+            daemon(None)
+                .arg("--state-dir")
+                .arg(&env.state_dir)
+                .env("RUST_LOG", "info"),
+        );
+        assert_eq!(status()["max_running"], 4);
+        let log = env.daemon_log();
+        assert!(
+            log.contains("ignoring the config file") && log.contains("codexd/config.toml"),
+            "{log}"
+        );
+    }
+    // Named explicitly, the same file stops the daemon.
+    let out = output(
+        daemon(None)
+            .arg("--config")
+            .arg(xdg.join("codexd/config.toml")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("codexd/config.toml"));
+}
+
 #[test]
 fn prune_removes_old_finished_tasks_and_never_live_ones() {
     let mut env = env_with(vec![

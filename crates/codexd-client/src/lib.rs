@@ -4,9 +4,11 @@
 //!   starting it in the background if none answers ([`autostart`]);
 //! - typed calls returning [`ClientError`] (the API's typed errors are kept);
 //! - [`Client::watch`]: the subscription stream of a task's state and events;
-//! - [`wait::wait_for_tasks`]: wait for tasks to end, surviving daemon restarts.
+//! - [`wait::wait_for_tasks`]: wait for tasks to end, surviving daemon restarts;
+//! - [`config::client_defaults`]: the `[client]` defaults of the config file.
 
 pub mod autostart;
+pub mod config;
 pub mod transport;
 pub mod wait;
 
