@@ -629,6 +629,55 @@ fn codexctl_starts_the_daemon_when_none_answers() {
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
+    // Its log (stderr was a file, not a terminal) holds no colour codes.
+    let log = std::fs::read_to_string(env.socket.parent().unwrap().join("codexd.log")).unwrap();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\x1b'), "ANSI escapes in codexd.log: {log:?}");
+}
+
+#[test]
+fn a_daemon_that_cannot_start_is_reported_with_its_own_error() {
+    let env = env_with(vec![]);
+    let xdg = env.root.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("codexd")).unwrap();
+    let config = xdg.join("codexd/config.toml");
+    std::fs::write(
+        &config,
+        "[daemon]\nmax_running = 2\n[deamon]\nkill_grace = \"1s\"\n",
+    )
+    .unwrap();
+    let autostart = |extra_env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(codexd_tests::daemon::bin("codexctl"));
+        cmd.arg("--socket")
+            .arg(&env.socket)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("CODEXD_STATE_DIR", &env.state_dir)
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("CODEXD_CONFIG")
+            .env_remove("NO_COLOR")
+            .envs(extra_env.iter().copied())
+            .current_dir(&env.work)
+            .stdin(Stdio::null())
+            .arg("list");
+        let out = output(&mut cmd);
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The config file's error, naming the file and the table, not a backtrace's last line.
+    let err = autostart(&[]);
+    assert!(
+        err.contains("cannot start codexd")
+            && err.contains(&config.display().to_string())
+            && err.contains("deamon"),
+        "{err}"
+    );
+    assert!(!err.contains("_start"), "{err}");
+    // A bad setting in the environment: the argument parser's message.
+    std::fs::remove_file(&config).unwrap();
+    let err = autostart(&[("CODEXD_MAX_RUNNING", "0")]);
+    assert!(err.contains("--max-running"), "{err}");
+    let log = std::fs::read_to_string(env.socket.parent().unwrap().join("codexd.log")).unwrap();
+    assert!(!log.contains('\x1b'), "ANSI escapes in codexd.log: {log:?}");
 }
 
 #[test]

@@ -99,7 +99,17 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    // Errors are printed here, as one `codexd: ...` line (never Rust's `Error: ...` with a
+    // backtrace under RUST_BACKTRACE): a client that started the daemon shows that line.
+    if let Err(e) = run() {
+        tracing::error!("{e:#}");
+        eprintln!("codexd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::RunTask {
         task_dir,
@@ -120,6 +130,8 @@ fn main() -> anyhow::Result<()> {
     codexd::run::process::restrict_umask();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: an autostarted daemon's stderr is codexd.log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -207,10 +219,5 @@ fn main() -> anyhow::Result<()> {
     let result = runtime.block_on(codexd::run_with(config, handoff));
     // Monitors of running tasks are abandoned here on purpose: the runs go on.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    if let Err(e) = &result {
-        tracing::error!("{e:#}");
-        eprintln!("codexd: {e:#}");
-        std::process::exit(1);
-    }
-    Ok(())
+    result
 }
