@@ -556,6 +556,17 @@ fn a_missing_codex_binary_fails_the_task_clearly() {
         error.contains("no-such-codex") && error.contains("does not exist"),
         "{error} / {summary}"
     );
+    // The daemon said so at start-up, with the path and how to fix it, and kept serving.
+    let log = env.daemon_log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("no-such-codex"))
+        .unwrap_or_else(|| panic!("no start-up warning about the codex binary: {log}"));
+    assert!(
+        warning.contains("does not exist") && warning.contains("--codex-bin"),
+        "{warning}"
+    );
+    assert_eq!(env.ctl(&["list"]).status.code(), Some(0));
 }
 
 #[test]

@@ -55,6 +55,45 @@ impl Config {
         }
     }
 
+    /// Why the configured codex binary cannot be run, if it cannot: checked at start-up
+    /// only to warn (the daemon serves anyway; a task started while it is missing fails
+    /// with the same message). A name is looked up on the daemon's own PATH here, while each
+    /// task looks it up on its own.
+    pub fn codex_bin_problem(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        };
+        let fix = "install the Codex CLI (npm install -g @openai/codex) or point --codex-bin, \
+                   CODEXD_CODEX_BIN or codex_bin in the config file's [daemon] table at it";
+        if self.codex_bin.contains('/') {
+            let path = Path::new(&self.codex_bin);
+            if executable(path) {
+                return None;
+            }
+            let what = if path.exists() {
+                "is not an executable file"
+            } else {
+                "does not exist"
+            };
+            return Some(format!(
+                "codex binary {} {what}: tasks will fail until it does; {fix}",
+                self.codex_bin
+            ));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if std::env::split_paths(&path).any(|dir| executable(&dir.join(&self.codex_bin))) {
+            return None;
+        }
+        Some(format!(
+            "codex binary {:?} is not on the daemon's PATH: tasks whose PATH does not have it \
+             will fail; {fix}",
+            self.codex_bin
+        ))
+    }
+
     /// The directory holding one directory per task.
     pub fn tasks_root(&self) -> PathBuf {
         self.state_dir.join("tasks")

@@ -212,6 +212,9 @@ fn run() -> anyhow::Result<()> {
             .unwrap_or(Duration::from_secs(600)),
         runner_exe: std::env::current_exe().context("cannot find the codexd executable")?,
     };
+    if let Some(problem) = config.codex_bin_problem() {
+        tracing::warn!("{problem}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
