@@ -172,6 +172,9 @@ impl TestEnv {
             .arg("--kill-grace")
             .arg("2s")
             .args(extra)
+            // No config file of the machine's user: an empty config home.
+            .env("XDG_CONFIG_HOME", self.root.path().join("no-config"))
+            .env_remove("CODEXD_CONFIG")
             .envs(env.iter().copied())
             .env("RUST_LOG", "codexd=debug,info")
             .stdin(Stdio::null())
@@ -222,6 +225,8 @@ impl TestEnv {
             .arg(&self.socket)
             .arg("--no-autostart")
             .env("CODEX_HOME", &self.codex_home)
+            .env("XDG_CONFIG_HOME", self.root.path().join("no-config"))
+            .env_remove("CODEXD_CONFIG")
             .env_remove("CODEXD_SOCKET")
             .current_dir(&self.work)
             .stdin(Stdio::null());
@@ -231,6 +236,15 @@ impl TestEnv {
     /// Runs codexctl with `args` and returns its output.
     pub fn ctl(&self, args: &[&str]) -> Output {
         self.codexctl().args(args).output().expect("run codexctl")
+    }
+
+    /// Runs codexctl with extra environment variables and `args`; returns its output.
+    pub fn ctl_with_env(&self, vars: &[(&str, &Path)], args: &[&str]) -> Output {
+        let mut cmd = self.codexctl();
+        for (key, value) in vars {
+            cmd.env(key, value);
+        }
+        output(cmd.args(args))
     }
 
     /// `start --sandbox workspace-write -c ... -m MODEL`: the `codexctl` arguments that

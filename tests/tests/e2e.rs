@@ -556,6 +556,17 @@ fn a_missing_codex_binary_fails_the_task_clearly() {
         error.contains("no-such-codex") && error.contains("does not exist"),
         "{error} / {summary}"
     );
+    // The daemon said so at start-up, with the path and how to fix it, and kept serving.
+    let log = env.daemon_log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("no-such-codex"))
+        .unwrap_or_else(|| panic!("no start-up warning about the codex binary: {log}"));
+    assert!(
+        warning.contains("does not exist") && warning.contains("--codex-bin"),
+        "{warning}"
+    );
+    assert_eq!(env.ctl(&["list"]).status.code(), Some(0));
 }
 
 #[test]
@@ -629,6 +640,55 @@ fn codexctl_starts_the_daemon_when_none_answers() {
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
+    // Its log (stderr was a file, not a terminal) holds no colour codes.
+    let log = std::fs::read_to_string(env.socket.parent().unwrap().join("codexd.log")).unwrap();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\x1b'), "ANSI escapes in codexd.log: {log:?}");
+}
+
+#[test]
+fn a_daemon_that_cannot_start_is_reported_with_its_own_error() {
+    let env = env_with(vec![]);
+    let xdg = env.root.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("codexd")).unwrap();
+    let config = xdg.join("codexd/config.toml");
+    std::fs::write(
+        &config,
+        "[daemon]\nmax_running = 2\n[deamon]\nkill_grace = \"1s\"\n",
+    )
+    .unwrap();
+    let autostart = |extra_env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(codexd_tests::daemon::bin("codexctl"));
+        cmd.arg("--socket")
+            .arg(&env.socket)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("CODEXD_STATE_DIR", &env.state_dir)
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("CODEXD_CONFIG")
+            .env_remove("NO_COLOR")
+            .envs(extra_env.iter().copied())
+            .current_dir(&env.work)
+            .stdin(Stdio::null())
+            .arg("list");
+        let out = output(&mut cmd);
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The config file's error, naming the file and the table, not a backtrace's last line.
+    let err = autostart(&[]);
+    assert!(
+        err.contains("cannot start codexd")
+            && err.contains(&config.display().to_string())
+            && err.contains("deamon"),
+        "{err}"
+    );
+    assert!(!err.contains("_start"), "{err}");
+    // A bad setting in the environment: the argument parser's message.
+    std::fs::remove_file(&config).unwrap();
+    let err = autostart(&[("CODEXD_MAX_RUNNING", "0")]);
+    assert!(err.contains("--max-running"), "{err}");
+    let log = std::fs::read_to_string(env.socket.parent().unwrap().join("codexd.log")).unwrap();
+    assert!(!log.contains('\x1b'), "ANSI escapes in codexd.log: {log:?}");
 }
 
 #[test]
@@ -685,6 +745,59 @@ fn runs_get_the_clients_environment_not_the_daemons() {
 }
 
 #[test]
+fn credentials_and_proxies_come_from_the_calling_shell_and_stay_off_disk() {
+    let mut env = env_with(vec![Scenario::new(
+        "[auth-env]",
+        vec![
+            Step::shell(
+                "echo \"key=${OPENAI_API_KEY:-none} codex=${CODEX_API_KEY:-none} \
+                 noproxy=${no_proxy:-none}\" | tee auth-env.txt",
+            ),
+            Step::message("env written"),
+        ],
+    )]);
+    let client_key = "cli3ntKey7Vq9Zr2Lw8Tn4Hs6";
+    let daemon_key = "da3monKey5Xb8Yc1Mf7Pg2Qj4";
+    // The daemon was started from another shell, with credentials of its own.
+    env.start_daemon_with_env(
+        &[],
+        &[
+            ("OPENAI_API_KEY", daemon_key),
+            ("CODEX_API_KEY", daemon_key),
+        ],
+    )
+    .unwrap();
+    let mut cmd = env.codexctl();
+    cmd.env("OPENAI_API_KEY", client_key)
+        .env_remove("CODEX_API_KEY")
+        .env("no_proxy", "client.example.invalid")
+        .args(env.start_args())
+        .arg("[auth-env] print it");
+    let out = output(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    // The run saw the calling shell's values, and not the daemon's key.
+    let seen = std::fs::read_to_string(env.work.join("auth-env.txt")).unwrap();
+    assert_eq!(
+        seen.trim(),
+        format!("key={client_key} codex=none noproxy=client.example.invalid")
+    );
+    // What codex printed has the key redacted; no file under the state dir holds it.
+    let logs = String::from_utf8_lossy(&env.ctl(&["logs", &id, "--json"]).stdout).into_owned();
+    assert!(logs.contains("key=[REDACTED:env:OPENAI_API_KEY]"), "{logs}");
+    assert!(logs.contains("noproxy=client.example.invalid"), "{logs}");
+    assert_absent_from_state_dir(&env, &[client_key.to_string(), daemon_key.to_string()]);
+    let request = std::fs::read_to_string(env.task_dir(&id).join("request.json")).unwrap();
+    assert!(request.contains("OPENAI_API_KEY"), "{request}");
+}
+
+#[test]
 fn logs_follow_streams_the_whole_log_until_the_end() {
     let mut env = env_with(vec![Scenario::new(
         "[follow]",
@@ -707,6 +820,30 @@ fn logs_follow_streams_the_whole_log_until_the_end() {
     assert_eq!(followed, env.events(&id));
     let human = env.ctl(&["logs", &id]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("tick"));
+
+    // On a task that has already ended, --follow prints the whole log too, then ends.
+    for json in [true, false] {
+        let mut args = vec!["logs", &id, "-f"];
+        if json {
+            args.push("--json");
+        }
+        let again = output(env.codexctl().args(&args));
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        let printed = String::from_utf8_lossy(&again.stdout);
+        if json {
+            let lines: Vec<Value> = printed
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(lines, env.events(&id), "logs -f --json on a finished task");
+        } else {
+            assert_eq!(printed, String::from_utf8_lossy(&human.stdout));
+        }
+    }
 }
 
 #[test]
@@ -1503,6 +1640,172 @@ fn config_file_patterns_redact_and_bad_ones_stop_the_daemon() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ticket") && err.contains("TCK-("), "{err}");
+}
+
+/// A daemon started by a test with its own command line and environment (for settings that
+/// `TestEnv::start_daemon` passes as flags), killed when dropped.
+struct OwnDaemon(std::process::Child);
+
+impl OwnDaemon {
+    fn start(env: &TestEnv, cmd: &mut std::process::Command) -> OwnDaemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.root.path().join("codexd.log"))
+            .unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = OwnDaemon(child);
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                std::os::unix::net::UnixStream::connect(&env.socket).is_ok()
+            }),
+            "codexd did not come up: {}",
+            env.daemon_log()
+        );
+        daemon
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_config_file_holds_daemon_settings_and_client_defaults_below_flags_and_env() {
+    let env = env_with(vec![Scenario::new(
+        "[cfg-defaults]",
+        vec![Step::message("configured")],
+    )]);
+    let xdg = env.root.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("codexd")).unwrap();
+    let state_dir = env.root.path().join("state-from-file");
+    std::fs::write(
+        xdg.join("codexd/config.toml"),
+        format!(
+            "[daemon]\nstate_dir = {:?}\ncodex_bin = {:?}\nmax_running = 3\nkill_grace = \"1s\"\n\
+             [client]\nsandbox = \"read-only\"\nmodel = {:?}\n",
+            state_dir.display().to_string(),
+            env.codex.display().to_string(),
+            codexd_tests::codex_cli::MOCK_MODEL,
+        ),
+    )
+    .unwrap();
+    let daemon = |max_running_env: Option<&str>| {
+        let mut cmd = std::process::Command::new(codexd_tests::daemon::bin("codexd"));
+        cmd.arg("--socket")
+            .arg(&env.socket)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env_remove("CODEXD_CONFIG")
+            .env_remove("CODEXD_STATE_DIR")
+            .env_remove("CODEXD_CODEX_BIN")
+            .env_remove("CODEXD_MAX_RUNNING");
+        if let Some(n) = max_running_env {
+            cmd.env("CODEXD_MAX_RUNNING", n);
+        }
+        cmd
+    };
+    let status = || -> Value {
+        let out = env.ctl(&["daemon", "status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    {
+        // The file's settings apply...
+        let _daemon = OwnDaemon::start(&env, &mut daemon(None));
+        let info = status();
+        assert_eq!(info["state_dir"], state_dir.display().to_string());
+        assert_eq!(info["codex_bin"], env.codex.display().to_string());
+        assert_eq!(info["max_running"], 3);
+        // ...and codexctl start takes its sandbox and model from [client].
+        let mut start = env.codexctl();
+        start.env("XDG_CONFIG_HOME", &xdg).arg("start");
+        for kv in codexd_tests::codex_cli::mock_config_overrides(&env.server.base_url()) {
+            start.args(["-c", &kv]);
+        }
+        let out = output(start.arg("[cfg-defaults] hi"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(env.wait(&[&id]).0, 0, "{}", env.daemon_log());
+        let task = env.show(&id);
+        assert_eq!(task["sandbox"], "read-only");
+        assert_eq!(task["model"], codexd_tests::codex_cli::MOCK_MODEL);
+        // A flag wins over [client].
+        let mut start = env.codexctl();
+        start
+            .env("XDG_CONFIG_HOME", &xdg)
+            .args(env.start_args())
+            .arg("[cfg-defaults] again");
+        let out = output(&mut start);
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(env.wait(&[&id]).0, 0);
+        assert_eq!(env.show(&id)["sandbox"], "workspace-write");
+    }
+    {
+        // An environment variable wins over the file, and a flag over both.
+        let _daemon = OwnDaemon::start(&env, &mut daemon(Some("2")));
+        assert_eq!(status()["max_running"], 2);
+    }
+    {
+        let _daemon = OwnDaemon::start(&env, daemon(Some("2")).args(["--max-running", "1"]));
+        assert_eq!(status()["max_running"], 1);
+    }
+
+    // An unknown key stops the daemon with an error naming the file and the key.
+    std::fs::write(xdg.join("codexd/config.toml"), "[daemon]\nmax_runing = 3\n").unwrap();
+    let out = output(&mut daemon(None));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codexd/config.toml") && err.contains("max_runing"),
+        "{err}"
+    );
+    // So does a bad [client] key for codexctl start.
+    std::fs::write(xdg.join("codexd/config.toml"), "[client]\nsandbx = \"x\"\n").unwrap();
+    let out = env.ctl_with_env(&[("XDG_CONFIG_HOME", &xdg)], &["start", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("codexd/config.toml") && err.contains("sandbx"),
+        "{err}"
+    );
+
+    // A default config file that cannot be read is a warning: the daemon serves without it.
+    std::fs::remove_file(xdg.join("codexd/config.toml")).unwrap();
+    std::fs::create_dir(xdg.join("codexd/config.toml")).unwrap();
+    {
+        let _daemon = OwnDaemon::start(
+            &env,
+            daemon(None)
+                .arg("--state-dir")
+                .arg(&env.state_dir)
+                .env("RUST_LOG", "info"),
+        );
+        assert_eq!(status()["max_running"], 4);
+        let log = env.daemon_log();
+        assert!(
+            log.contains("ignoring the config file") && log.contains("codexd/config.toml"),
+            "{log}"
+        );
+    }
+    // Named explicitly, the same file stops the daemon.
+    let out = output(
+        daemon(None)
+            .arg("--config")
+            .arg(xdg.join("codexd/config.toml")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("codexd/config.toml"));
 }
 
 #[test]

@@ -31,16 +31,16 @@ fn private_dir(root: &Path, name: &str) -> PathBuf {
     dir
 }
 
-/// A `codexctl` that sees only `home` (HOME, XDG_CONFIG_HOME, XDG_STATE_HOME under it) and a
-/// socket nobody serves, so that nothing reaches a real daemon or the user's files.
+/// A `codexctl` that sees only `home` (HOME, XDG_CONFIG_HOME, XDG_STATE_HOME and
+/// XDG_RUNTIME_DIR under it), so that its default socket is one nobody serves and nothing
+/// reaches a real daemon or the user's files.
 fn ctl_in(home: &Path) -> Command {
     let mut cmd = Command::new(bin("codexctl"));
-    cmd.arg("--socket")
-        .arg(home.join("no-daemon.sock"))
-        .arg("--no-autostart")
+    cmd.arg("--no-autostart")
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_RUNTIME_DIR", home.join("runtime"))
         .env_remove("CODEXD_SOCKET")
         .stdin(Stdio::null());
     cmd
@@ -586,4 +586,98 @@ fn install_without_systemctl_says_so_and_gives_the_manual_commands() {
     let said = ok_stdout(&out, "uninstall without systemctl");
     assert!(said.contains("systemctl not found"), "{said}");
     assert!(!units.join("codexd.service").exists());
+}
+
+#[test]
+fn install_serves_the_socket_named_by_codexd_socket_or_the_flag() {
+    let env = TestEnv::new(MockModelServer::start_blocking(vec![]).unwrap()).unwrap();
+    let home = env.root.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let socket = private_dir(env.root.path(), "custom").join("my.sock");
+
+    // CODEXD_SOCKET: the socket unit listens on it and the daemon is told it.
+    let out = output(
+        ctl_in(&home)
+            .args(["daemon", "install", "--no-start", "--manager", "systemd"])
+            .env("CODEXD_SOCKET", &socket),
+    );
+    ok_stdout(&out, "install with CODEXD_SOCKET");
+    let units = home.join("config/systemd/user");
+    let service = std::fs::read_to_string(units.join("codexd.service")).unwrap();
+    let exec = format!(
+        "ExecStart={} --socket {}",
+        bin("codexd").display(),
+        socket.display()
+    );
+    assert!(service.lines().any(|l| l == exec), "{service}");
+    let unit = std::fs::read_to_string(units.join("codexd.socket")).unwrap();
+    let listen = format!("ListenStream={}", socket.display());
+    assert!(unit.lines().any(|l| l == listen), "{unit}");
+    assert!(!unit.contains("%t/codexd"), "{unit}");
+    if let Some(analyze) = which("systemd-analyze") {
+        let runtime = private_dir(&home, "analyze-run");
+        let files = [units.join("codexd.service"), units.join("codexd.socket")];
+        let (ok, said) = systemd_verify(&analyze, &runtime, &files);
+        let about_ours: Vec<&str> = said.lines().filter(|l| l.contains("codexd")).collect();
+        assert!(ok && about_ours.is_empty(), "systemd-analyze: {said}");
+    }
+    // What the units say, run as systemd would: the daemon serves that socket.
+    if let Some(activate) = which("systemd-socket-activate") {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "-l".into(),
+            listen.trim_start_matches("ListenStream=").into(),
+            "--fdname=codexd".into(),
+        ];
+        args.extend(
+            exec.trim_start_matches("ExecStart=")
+                .split(' ')
+                .map(Into::into),
+        );
+        args.extend(["--state-dir".into(), env.state_dir.clone().into_os_string()]);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let log = env.root.path().join("activated.log");
+        let mut daemon = Reaper(Some(spawn_logged(&activate, &args, &log)));
+        assert!(eventually(Duration::from_secs(20), || socket.exists()));
+        let out = output(
+            Command::new(bin("codexctl"))
+                .args(["--no-autostart", "daemon", "status", "--json"])
+                .env("CODEXD_SOCKET", &socket),
+        );
+        let status: Value = serde_json::from_str(&ok_stdout(&out, "status")).unwrap();
+        assert_eq!(status["socket"], socket.display().to_string());
+        assert_eq!(status["pid"], daemon.pid());
+        let said = std::fs::read_to_string(&log).unwrap();
+        assert!(said.contains("socket activated"), "{said}");
+        assert!(!said.contains("not the configured path"), "{said}");
+        daemon.terminate();
+        daemon.wait();
+    }
+
+    // --socket, for launchd: the agent runs codexd with it.
+    let out = output(
+        ctl_in(&home)
+            .args(["daemon", "install", "--no-start", "--manager", "launchd"])
+            .arg("--socket")
+            .arg(&socket),
+    );
+    ok_stdout(&out, "install --socket --manager launchd");
+    let agent = validate_plist(&home.join("Library/LaunchAgents/dev.codexd.plist")).unwrap();
+    assert_eq!(
+        agent["ProgramArguments"],
+        serde_json::json!([
+            bin("codexd").display().to_string(),
+            "--socket",
+            socket.display().to_string()
+        ])
+    );
+
+    // Without either, the committed templates' default socket is kept.
+    let out =
+        output(ctl_in(&home).args(["daemon", "install", "--no-start", "--manager", "systemd"]));
+    ok_stdout(&out, "install");
+    let unit = std::fs::read_to_string(units.join("codexd.socket")).unwrap();
+    assert!(
+        unit.contains("\nListenStream=%t/codexd/codexd.sock\n"),
+        "{unit}"
+    );
 }

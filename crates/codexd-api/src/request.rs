@@ -142,8 +142,9 @@ pub struct LogChunk {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WatchItem {
-    /// The task as it is now; sent first and after every state change. The subscription
-    /// ends after the item carrying a terminal state.
+    /// The task as it is now; sent first and after every state change. A terminal state is
+    /// always the last item: it comes after the replay of the log, so for a task that has
+    /// already ended the events come first. The subscription ends after it.
     State {
         /// The task.
         task: Box<Task>,

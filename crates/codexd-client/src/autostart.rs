@@ -64,6 +64,8 @@ pub async fn start_daemon(options: &ConnectOptions) -> Result<(), ClientError> {
         .mode(0o600)
         .open(&log)
         .map_err(|e| ClientError::Autostart(format!("open {}: {e}", log.display())))?;
+    // Where this start's output begins in the (appended) log.
+    let log_start = log_file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut command = Command::new(&exe);
     command
         .arg("--socket")
@@ -98,9 +100,10 @@ pub async fn start_daemon(options: &ConnectOptions) -> Result<(), ClientError> {
                 return Ok(());
             }
             return Err(ClientError::Autostart(format!(
-                "{} exited ({status}): {}",
+                "{} exited ({status}): {} (log: {})",
                 exe.display(),
-                last_line(&log).unwrap_or_else(|| format!("see {}", log.display()))
+                daemon_error(&log, log_start).unwrap_or_else(|| "no error message".into()),
+                log.display()
             )));
         }
         if Instant::now() >= deadline {
@@ -117,10 +120,96 @@ pub async fn start_daemon(options: &ConnectOptions) -> Result<(), ClientError> {
     }
 }
 
-fn last_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(str::to_string)
+/// The error a daemon that exited wrote to its log from byte `from` on: its own
+/// `codexd: ...` line (the daemon prints its fatal error so), else the argument parser's
+/// `error: ...` line, else the last line that is not a backtrace frame; colour codes
+/// removed.
+fn daemon_error(path: &Path, from: u64) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(bytes.get(from as usize..).unwrap_or(&bytes));
+    let lines: Vec<String> = text
+        .lines()
+        .map(strip_ansi)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let own = lines.iter().rev().find(|l| l.starts_with("codexd: "));
+    // A bad flag or CODEXD_* value: the argument parser's `error: ...` line.
+    let usage = || lines.iter().rev().find(|l| l.starts_with("error: "));
+    let chosen = own
+        .or_else(usage)
+        .or_else(|| lines.iter().rev().find(|l| !is_backtrace_line(l)))?;
+    Some(
+        chosen
+            .strip_prefix("codexd: ")
+            .unwrap_or(chosen)
+            .to_string(),
+    )
+}
+
+/// A line of a printed Rust backtrace (`  8: _start`, `at src/main.rs:1:2`, the header).
+fn is_backtrace_line(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    let frame = trimmed
+        .split_once(": ")
+        .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    frame
+        || trimmed.starts_with("at ")
+        || trimmed.starts_with("Stack backtrace:")
+        || trimmed.starts_with("note: ")
+}
+
+/// `line` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemons_own_error_line_is_chosen_over_backtraces_and_old_runs() {
+        let dir = std::env::temp_dir().join(format!("codexd-autostart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("codexd.log");
+        let old = "codexd: an old failure\n";
+        std::fs::write(
+            &log,
+            format!(
+                "{old}\x1b[2m2026-01-01T00:00:00Z\x1b[0m \x1b[31mERROR\x1b[0m codexd: config file /x/config.toml: bad\n\
+                 codexd: config file /x/config.toml: line 1, column 2: unknown field `deamon`\n\
+                 \nStack backtrace:\n   0: main\n             at src/main.rs:1:2\n   8: _start\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            daemon_error(&log, old.len() as u64).unwrap(),
+            "config file /x/config.toml: line 1, column 2: unknown field `deamon`"
+        );
+        std::fs::write(&log, "Error: something\n\nStack backtrace:\n   8: _start\n").unwrap();
+        assert_eq!(daemon_error(&log, 0).unwrap(), "Error: something");
+        std::fs::write(
+            &log,
+            "error: invalid value '0' for '--max-running <MAX_RUNNING>': 0 is not in 1..4294967295\n\n\
+             For more information, try '--help'.\n",
+        )
+        .unwrap();
+        assert!(daemon_error(&log, 0).unwrap().contains("--max-running"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -4,9 +4,11 @@
 //!   starting it in the background if none answers ([`autostart`]);
 //! - typed calls returning [`ClientError`] (the API's typed errors are kept);
 //! - [`Client::watch`]: the subscription stream of a task's state and events;
-//! - [`wait::wait_for_tasks`]: wait for tasks to end, surviving daemon restarts.
+//! - [`wait::wait_for_tasks`]: wait for tasks to end, surviving daemon restarts;
+//! - [`config::client_defaults`]: the `[client]` defaults of the config file.
 
 pub mod autostart;
+pub mod config;
 pub mod transport;
 pub mod wait;
 
@@ -26,8 +28,39 @@ pub type WatchStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<WatchItem, ClientError>> + Send>>;
 
 /// Environment variables a client forwards to codex by default, so runs see the caller's
-/// tools, Python virtualenv and Codex home rather than the daemon's.
-pub const FORWARDED_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
+/// tools, Python virtualenv, Codex home, credentials, proxies and CA certificates rather
+/// than those of whichever shell started the daemon. A variable on this list that is not
+/// set in the caller's environment is removed from the run's (see [`forwarded_env`]).
+///
+/// Values travel in the request and are held in memory only (never written under the
+/// state directory); values of secret-looking names (`*_KEY`, `*_TOKEN`, ...) are also
+/// redacted from everything codex prints. The README's "Environment" section lists the
+/// same variables: keep the two in step.
+pub const FORWARDED_ENV: &[&str] = &[
+    // Tools, virtualenv and Codex home.
+    "PATH",
+    "VIRTUAL_ENV",
+    "CODEX_HOME",
+    // Credentials and endpoint of the built-in OpenAI provider.
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+    // Proxies (both spellings: tools differ in which one they read).
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    // Custom CA certificates.
+    "CODEX_CA_CERTIFICATE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
 
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
@@ -231,8 +264,9 @@ impl Client {
     }
 
     /// Subscribes to a task's state changes, and its event lines from `from_offset` when
-    /// given. The first item is the task's current state; the stream ends after the item
-    /// carrying a terminal state, or when the daemon goes away (then without one).
+    /// given. The first item is the task's current state, unless the task has already ended:
+    /// then the log replay comes first. The stream ends after the item carrying a terminal
+    /// state (always after the whole log), or when the daemon goes away (then without one).
     pub async fn watch(
         &self,
         id: &str,
@@ -295,7 +329,7 @@ pub fn session_from_env() -> Option<String> {
 pub fn forwarded_env() -> (BTreeMap<String, String>, Vec<String>) {
     let mut set = BTreeMap::new();
     let mut remove = Vec::new();
-    for key in FORWARDED_ENV {
+    for &key in FORWARDED_ENV {
         match std::env::var(key) {
             Ok(value) => {
                 set.insert(key.to_string(), value);

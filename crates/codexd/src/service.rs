@@ -652,11 +652,18 @@ impl CodexdApiServer for Service {
         let backlog = |offset: u64| -> Result<taskdir::Lines, ApiError> {
             taskdir::read_lines(&events_path, offset, WATCH_PAGE).map_err(storage)
         };
-        let mut terminal = task.state.is_terminal();
-        send(WatchItem::State {
-            task: Box::new(task),
-        })
-        .await?;
+        // A terminal state is the last item (the client's stream ends there), so it is held
+        // back until the log has been replayed: `logs -f` on a finished task gets the whole
+        // log, then the final state.
+        let mut terminal = None;
+        if task.state.is_terminal() {
+            terminal = Some(task);
+        } else {
+            send(WatchItem::State {
+                task: Box::new(task),
+            })
+            .await?;
+        }
         loop {
             if let Some(from) = offset {
                 loop {
@@ -674,16 +681,23 @@ impl CodexdApiServer for Service {
                     offset = Some(lines.next_offset);
                 }
             }
-            if terminal {
+            if let Some(task) = terminal {
+                send(WatchItem::State {
+                    task: Box::new(task),
+                })
+                .await?;
                 return Ok(());
             }
             tokio::select! {
                 update = rx.recv() => match update {
                     Ok(update) if update.task_id() == &id => match &*update {
                         Update::State(task) => {
-                            terminal = task.state.is_terminal();
                             let task = self.supervisor.with_positions(vec![task.clone()]).await.remove(0);
-                            send(WatchItem::State { task: Box::new(task) }).await?;
+                            if task.state.is_terminal() {
+                                terminal = Some(task);
+                            } else {
+                                send(WatchItem::State { task: Box::new(task) }).await?;
+                            }
                         }
                         Update::Event { offset: at, line, .. } => {
                             if let Some(current) = offset
@@ -698,8 +712,11 @@ impl CodexdApiServer for Service {
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Catch up from the files: the log by offset (above), the state here.
                         let task = self.load(&id).await?;
-                        terminal = task.state.is_terminal();
-                        send(WatchItem::State { task: Box::new(task) }).await?;
+                        if task.state.is_terminal() {
+                            terminal = Some(task);
+                        } else {
+                            send(WatchItem::State { task: Box::new(task) }).await?;
+                        }
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },

@@ -76,7 +76,8 @@ pub struct RunFlags {
     #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = parse_config)]
     pub config: Vec<String>,
     /// Environment variable for the run (repeatable; never written to disk). PATH,
-    /// VIRTUAL_ENV and CODEX_HOME are forwarded from this shell by default.
+    /// VIRTUAL_ENV, CODEX_HOME, OPENAI_API_KEY, CODEX_API_KEY, proxies and CA settings
+    /// are forwarded from this shell by default (README: "The environment of a run").
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
     /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it.

@@ -12,7 +12,8 @@ pub struct Args {
     /// Working directory for codex [default: the current directory].
     #[arg(long = "cd", value_name = "DIR")]
     cd: Option<PathBuf>,
-    /// Sandbox mode: read-only, workspace-write or danger-full-access.
+    /// Sandbox mode: read-only, workspace-write or danger-full-access [default: `sandbox`
+    /// in the config file's [client] table, else codex's own default].
     #[arg(long, short = 's', value_name = "MODE")]
     sandbox: Option<String>,
     #[command(flatten)]
@@ -36,14 +37,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let cwd = std::fs::canonicalize(&cwd)
         .map_err(|e| Failure::Usage(format!("--cd {}: {e}", cwd.display())))?;
     let (env, env_remove) = run_env(&args.run.env);
+    // Flags win over the config file's [client] defaults.
+    let defaults =
+        codexd_client::config::client_defaults().map_err(|e| Failure::Usage(e.to_string()))?;
     let client = ctx.client().await?;
     let task = client
         .start(StartRequest {
             prompt,
             cwd,
-            sandbox: args.sandbox,
+            sandbox: args.sandbox.or(defaults.sandbox),
             timeout_ms: args.run.timeout_ms(),
-            model: args.run.model,
+            model: args.run.model.or(defaults.model),
             config: args.run.config,
             labels: args.run.labels,
             env,

@@ -20,6 +20,8 @@ const SOCKET_TEMPLATE: &str = include_str!("../../../../../systemd/codexd.socket
 /// The committed launchd agent (the template).
 const PLIST_TEMPLATE: &str = include_str!("../../../../../launchd/dev.codexd.plist");
 
+/// The line of the socket template replaced when the socket is not the default one.
+const SOCKET_LISTEN_LINE: &str = "ListenStream=%t/codexd/codexd.sock";
 /// The line of the service template replaced by the real program.
 const SERVICE_EXEC_LINE: &str = "ExecStart=%h/.cargo/bin/codexd";
 /// The program string of the plist template replaced by the real program.
@@ -118,9 +120,11 @@ pub async fn install(ctx: &Ctx, args: InstallArgs) -> CmdResult {
         )));
     }
     let codexd = find_codexd(args.codexd)?;
+    // `--socket`/`CODEXD_SOCKET`: the service serves that socket instead of the default.
+    let socket = service_socket(&ctx.connect.socket)?;
     let files = match manager {
-        Manager::Systemd => systemd_files(&unit_dir()?, &codexd),
-        Manager::Launchd => launchd_files(&agents_dir()?, &home()?, &codexd),
+        Manager::Systemd => systemd_files(&unit_dir()?, &codexd, socket.as_deref()),
+        Manager::Launchd => launchd_files(&agents_dir()?, &home()?, &codexd, socket.as_deref()),
     }
     .map_err(Failure::Usage)?;
     let commands = start_commands(manager, &files);
@@ -176,9 +180,13 @@ pub async fn install(ctx: &Ctx, args: InstallArgs) -> CmdResult {
     }
     match manager {
         Manager::Systemd => println!(
-            "codexd.socket is enabled: systemd listens on $XDG_RUNTIME_DIR/codexd/codexd.sock \
-             and starts codexd on the first connection.\nOver ssh or on a headless machine, \
-             run `loginctl enable-linger $USER` so that it outlives your sessions."
+            "codexd.socket is enabled: systemd listens on {} and starts codexd on the first \
+             connection.\nOver ssh or on a headless machine, run `loginctl enable-linger \
+             $USER` so that it outlives your sessions.",
+            match &socket {
+                Some(path) => path.display().to_string(),
+                None => "$XDG_RUNTIME_DIR/codexd/codexd.sock".to_string(),
+            }
         ),
         Manager::Launchd => println!("{LAUNCHD_LABEL} is loaded and codexd is running."),
     }
@@ -441,9 +449,63 @@ fn agents_dir() -> Result<PathBuf, Failure> {
     Ok(home()?.join("Library").join("LaunchAgents"))
 }
 
-/// The systemd units for `codexd`, in `unit_dir`.
-pub fn systemd_files(unit_dir: &Path, codexd: &Path) -> Result<Vec<ServiceFile>, String> {
-    let exec = systemd_quote(codexd)?;
+/// The socket the service must serve when it is not codexd's default (`None`: the
+/// templates' own, `$XDG_RUNTIME_DIR/codexd/codexd.sock`), made absolute.
+fn service_socket(socket: &Path) -> Result<Option<PathBuf>, Failure> {
+    if socket == codexd_client::api::paths::default_socket() {
+        return Ok(None);
+    }
+    Ok(Some(if socket.is_absolute() {
+        socket.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(socket)
+    }))
+}
+
+/// The systemd units for `codexd`, in `unit_dir`; `socket` replaces the default socket in
+/// both (the socket unit listens on it, the daemon is told it with `--socket`).
+pub fn systemd_files(
+    unit_dir: &Path,
+    codexd: &Path,
+    socket: Option<&Path>,
+) -> Result<Vec<ServiceFile>, String> {
+    let mut exec = systemd_quote(codexd)?;
+    let mut socket_unit = SOCKET_TEMPLATE.to_string();
+    if let Some(socket) = socket {
+        let quoted = systemd_quote(socket)?;
+        if quoted.starts_with('"') {
+            return Err(format!(
+                "{} cannot be a systemd socket path (no spaces, quotes, backslashes or `;`)",
+                socket.display()
+            ));
+        }
+        exec = format!("{exec} --socket {quoted}");
+        // ListenStream= expands specifiers (%) but not variables ($), unlike ExecStart=.
+        let listen = format!(
+            "ListenStream={}",
+            socket.display().to_string().replace('%', "%%")
+        );
+        if socket_unit
+            .lines()
+            .filter(|l| *l == SOCKET_LISTEN_LINE)
+            .count()
+            != 1
+        {
+            return Err(format!(
+                "the socket template has no single `{SOCKET_LISTEN_LINE}` line"
+            ));
+        }
+        socket_unit = socket_unit
+            .lines()
+            .map(|line| {
+                if line == SOCKET_LISTEN_LINE {
+                    format!("{listen}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+    }
     let mut lines = 0;
     let service: String = SERVICE_TEMPLATE
         .lines()
@@ -468,7 +530,7 @@ pub fn systemd_files(unit_dir: &Path, codexd: &Path) -> Result<Vec<ServiceFile>,
         },
         ServiceFile {
             path: unit_dir.join(SYSTEMD_UNITS[1]),
-            contents: format!("{}{SOCKET_TEMPLATE}", systemd_header(SYSTEMD_UNITS[1])),
+            contents: format!("{}{socket_unit}", systemd_header(SYSTEMD_UNITS[1])),
         },
     ])
 }
@@ -506,11 +568,13 @@ fn systemd_quote(path: &Path) -> Result<String, String> {
     })
 }
 
-/// The launchd agent for `codexd`, in `agents_dir`, with `home` for the log and PATH.
+/// The launchd agent for `codexd`, in `agents_dir`, with `home` for the log and PATH;
+/// with `socket`, the daemon is run with `--socket SOCKET`.
 pub fn launchd_files(
     agents_dir: &Path,
     home: &Path,
     codexd: &Path,
+    socket: Option<&Path>,
 ) -> Result<Vec<ServiceFile>, String> {
     let text = |p: &Path| {
         p.to_str()
@@ -518,6 +582,13 @@ pub fn launchd_files(
             .ok_or_else(|| format!("{} is not UTF-8", p.display()))
     };
     let (codexd, home) = (text(codexd)?, text(home)?);
+    let socket_args = match socket {
+        Some(socket) => format!(
+            "\n    <string>--socket</string>\n    <string>{}</string>",
+            text(socket)?
+        ),
+        None => String::new(),
+    };
     let split = PLIST_TEMPLATE
         .find(PLIST_COMMENT_END)
         .map(|i| i + PLIST_COMMENT_END.len())
@@ -527,7 +598,10 @@ pub fn launchd_files(
         return Err(format!("the plist template has no single {PLIST_PROGRAM}"));
     }
     let body = body
-        .replace(PLIST_PROGRAM, &format!("<string>{codexd}</string>"))
+        .replace(
+            PLIST_PROGRAM,
+            &format!("<string>{codexd}</string>{socket_args}"),
+        )
         .replace(PLIST_HOME, &home);
     let (declaration, rest) = head
         .split_once('\n')
@@ -558,7 +632,7 @@ mod tests {
 
     #[test]
     fn the_service_runs_the_given_codexd_and_keeps_the_template() {
-        let files = systemd_files(Path::new("/u"), Path::new("/opt/x/bin/codexd")).unwrap();
+        let files = systemd_files(Path::new("/u"), Path::new("/opt/x/bin/codexd"), None).unwrap();
         assert_eq!(files[0].path, Path::new("/u/codexd.service"));
         assert_eq!(files[1].path, Path::new("/u/codexd.socket"));
         let service = &files[0].contents;
@@ -595,6 +669,7 @@ mod tests {
             Path::new("/h/Library/LaunchAgents"),
             Path::new("/h"),
             Path::new("/o&p/codexd"),
+            None,
         )
         .unwrap();
         let plist = &files[0].contents;
@@ -610,6 +685,42 @@ mod tests {
         assert!(plist.starts_with("<?xml"));
         let body = &plist[plist.rfind(PLIST_COMMENT_END).unwrap()..];
         assert!(!body.contains('@'), "no placeholder left: {body}");
+    }
+
+    #[test]
+    fn a_socket_other_than_the_default_is_served_by_the_service() {
+        let socket = Path::new("/srv/100%/codexd.sock");
+        let files = systemd_files(Path::new("/u"), Path::new("/opt/codexd"), Some(socket)).unwrap();
+        assert!(
+            files[0]
+                .contents
+                .contains("\nExecStart=/opt/codexd --socket /srv/100%%/codexd.sock\n"),
+            "{}",
+            files[0].contents
+        );
+        let unit = &files[1].contents;
+        assert!(
+            unit.contains("\nListenStream=/srv/100%%/codexd.sock\n"),
+            "{unit}"
+        );
+        assert!(!unit.contains(SOCKET_LISTEN_LINE), "{unit}");
+        assert!(
+            systemd_files(Path::new("/u"), Path::new("/c"), Some(Path::new("/a b/s"))).is_err()
+        );
+        let plist = &launchd_files(
+            Path::new("/h/L"),
+            Path::new("/h"),
+            Path::new("/c"),
+            Some(socket),
+        )
+        .unwrap()[0]
+            .contents;
+        assert!(
+            plist.contains(
+                "<string>/c</string>\n    <string>--socket</string>\n    <string>/srv/100%/codexd.sock</string>"
+            ),
+            "{plist}"
+        );
     }
 
     #[test]
