@@ -1,8 +1,7 @@
 //! Running the workspace's own binaries (`codexd`, `codexctl`) in tests.
 //!
 //! The binaries are found in the target directory this test binary was built into
-//! (`target/debug/`); `cargo test --workspace` builds them before any test runs, and if they
-//! are missing they are built once with `cargo build --bins`.
+//! (`target/debug/`); [`bin_dir`] brings them up to date once per test process.
 
 use crate::codex_cli::{codex_bin, codex_home, mock_config_overrides};
 use crate::model_server::MockModelServer;
@@ -13,7 +12,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The directory holding the workspace binaries (`target/<profile>`).
+/// The directory holding the workspace binaries (`target/<profile>`), with every workspace
+/// binary built from the current sources.
+///
+/// `cargo test` builds the test binaries but not the workspace's own binaries, so the first
+/// call (once per test process) runs `cargo build --bins --workspace`: a no-op when they are
+/// fresh, and without it a test would silently run binaries built from older sources.
+/// Test binaries run one at a time, so the nested build never waits on another.
 pub fn bin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -24,14 +29,18 @@ pub fn bin_dir() -> PathBuf {
             .and_then(Path::parent)
             .expect("test binary lives in target/<profile>/deps")
             .to_path_buf();
-        if !dir.join("codexd").is_file() || !dir.join("codexctl").is_file() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--bins", "-p", "codexd", "-p", "codexctl"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build of the binaries failed");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--bins", "--workspace"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if dir.file_name().is_some_and(|name| name == "release") {
+            build.arg("--release");
         }
+        let status = build.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of the workspace binaries failed"
+        );
         dir
     })
     .clone()

@@ -11,7 +11,7 @@
 #![allow(deprecated)]
 
 use codexd_tests::codex_cli::{MOCK_MODEL, mock_config_overrides};
-use codexd_tests::daemon::{TestEnv, bin, bin_dir, eventually, output, task_processes};
+use codexd_tests::daemon::{TestEnv, bin, eventually, output, task_processes};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
@@ -23,30 +23,16 @@ use rmcp::{ClientHandler, ErrorData, ServiceExt};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Longest any single tool call may take before the test fails.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The shim binary, built once if `cargo test` did not build it (e.g. `-p codexd-tests`).
+/// The shim binary, up to date (see [`bin`]).
 fn shim_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let _ = bin_dir(); // codexd and codexctl
-        let path = bin("codexd-mcp");
-        if !path.is_file() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--bin", "codexd-mcp", "-p", "codexd-mcp"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build of codexd-mcp failed");
-        }
-        path
-    })
-    .clone()
+    bin("codexd-mcp")
 }
 
 fn env_with_no_daemon(scenarios: Vec<Scenario>) -> TestEnv {

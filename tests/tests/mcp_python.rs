@@ -9,7 +9,7 @@
 //! are in `tests/python/mcp_client_check.py`.
 
 use codexd_tests::codex_cli::{MOCK_MODEL, mock_config_overrides};
-use codexd_tests::daemon::{TestEnv, bin, bin_dir};
+use codexd_tests::daemon::{TestEnv, bin};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -121,19 +121,9 @@ fn venv_python() -> PathBuf {
         .clone()
 }
 
-/// The shim binary, built once if `cargo test` did not build it.
+/// The shim binary, up to date (see [`bin`]).
 fn shim_bin() -> PathBuf {
-    let _ = bin_dir(); // codexd and codexctl
-    let path = bin("codexd-mcp");
-    if !path.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--bin", "codexd-mcp", "-p", "codexd-mcp"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of codexd-mcp failed");
-    }
-    path
+    bin("codexd-mcp")
 }
 
 #[test]
