@@ -598,3 +598,11 @@ fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+#[test]
+fn the_mcp_shim_lists_its_tools_into_a_closed_pipe_quietly() {
+    // `codexd-mcp --list-tools | head` used to panic on the broken pipe.
+    let (code, stderr) = into_closed_pipe(Command::new(bin("codexd-mcp")).arg("--list-tools"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+}

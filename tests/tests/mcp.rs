@@ -423,8 +423,10 @@ async fn start_wait_result_with_progress_against_the_real_codex() {
     assert!(chosen.contains("client root"), "{chosen}");
     assert!(matches!(state(&started), "queued" | "running"), "{started}");
     let wait_command = started["wait_command"].as_str().expect("wait_command");
+    // `wait` first, so that the permission rule `Bash(codexctl wait *)` matches the line.
     assert!(
-        wait_command.contains(&format!("wait {id}")),
+        wait_command.starts_with(&format!("codexctl wait {id}"))
+            || wait_command.contains(&format!("/codexctl wait {id}")),
         "{wait_command}"
     );
     assert!(
@@ -484,6 +486,16 @@ async fn start_wait_result_with_progress_against_the_real_codex() {
     // follows it, even a while later.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let sent = assert_progress_before_responses(&shim.frames(), before);
+    // No `total`: the share of the wait that passed is not the task's progress (Claude Code
+    // shows progress/total as a percentage of the task).
+    let frames = shim.frames();
+    assert!(
+        frames[before..]
+            .iter()
+            .filter(|f| f["method"] == "notifications/progress")
+            .all(|f| f["params"].get("total").is_none_or(Value::is_null)),
+        "progress without total"
+    );
     assert_eq!(
         sent,
         messages.len(),

@@ -41,15 +41,17 @@ impl Codexctl {
         Codexctl { program, socket }
     }
 
-    /// The shell line `codexctl [--socket S] wait ID...`, quoted for a POSIX shell.
+    /// The shell line `codexctl wait ID... [--socket S]`, quoted for a POSIX shell.
+    ///
+    /// `wait` comes right after the program and `--socket` last, so that a permission rule
+    /// such as `Bash(codexctl wait *)` matches the line as it is.
     pub fn wait_command(&self, ids: &[&str]) -> String {
-        let mut words = vec![shell_quote(&self.program)];
+        let mut words = vec![shell_quote(&self.program), "wait".into()];
+        words.extend(ids.iter().map(|id| shell_quote(id)));
         if let Some(socket) = &self.socket {
             words.push("--socket".into());
             words.push(shell_quote(&socket.display().to_string()));
         }
-        words.push("wait".into());
-        words.extend(ids.iter().map(|id| shell_quote(id)));
         words.join(" ")
     }
 }
@@ -115,7 +117,7 @@ mod tests {
         };
         assert_eq!(
             ctl.wait_command(&["abc12345"]),
-            "codexctl --socket '/tmp/x y/codexd.sock' wait abc12345"
+            "codexctl wait abc12345 --socket '/tmp/x y/codexd.sock'"
         );
         let plain = Codexctl {
             program: "codexctl".into(),

@@ -12,12 +12,14 @@
 //! - [`activity`]: one-line activity and readable renderings of codex's events;
 //! - [`cwd`]: resolving a task's directory against the client's roots;
 //! - [`hint`]: the ready-to-run `codexctl wait` line and next-step hints;
+//! - [`schema`]: tool schemas without the number formats clients warn about;
 //! - [`error`]: tool failures worded for the model.
 
 pub mod activity;
 pub mod cwd;
 pub mod error;
 pub mod hint;
+pub mod schema;
 pub mod server;
 mod tools;
 pub mod view;

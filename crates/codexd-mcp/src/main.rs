@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use codexd_client::ConnectOptions;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,11 +37,13 @@ fn main() -> ExitCode {
     connect.autostart = !args.no_autostart;
     if args.list_tools {
         let tools = codexd_mcp::CodexServer::new(connect).tools();
-        return match serde_json::to_string_pretty(&tools) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
+        let written = serde_json::to_string_pretty(&tools)
+            .map_err(std::io::Error::other)
+            .and_then(|json| writeln!(std::io::stdout().lock(), "{json}"));
+        return match written {
+            Ok(()) => ExitCode::SUCCESS,
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("codexd-mcp: {e}");
                 ExitCode::FAILURE

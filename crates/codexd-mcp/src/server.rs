@@ -11,6 +11,7 @@ use codexd_client::{Client, ConnectOptions};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, tool_handler};
+use std::sync::Arc;
 
 /// What this server tells the client about itself (shown to the model by most clients).
 pub const INSTRUCTIONS: &str = "Delegate coding work to OpenAI Codex running in the background \
@@ -58,15 +59,23 @@ impl CodexServer {
 }
 
 /// All tools of the server: each file of `tools/` adds its tools to [`CodexServer`] as one
-/// router of its own.
+/// router of its own. Their schemas are made [portable](crate::schema::portable).
 fn router() -> ToolRouter<CodexServer> {
-    CodexServer::start_router()
+    let mut router = CodexServer::start_router()
         + CodexServer::status_router()
         + CodexServer::wait_router()
         + CodexServer::result_router()
         + CodexServer::cancel_router()
         + CodexServer::list_router()
-        + CodexServer::resume_router()
+        + CodexServer::resume_router();
+    for route in router.map.values_mut() {
+        let tool = &mut route.attr;
+        tool.input_schema = Arc::new(crate::schema::portable(&tool.input_schema));
+        if let Some(output) = &tool.output_schema {
+            tool.output_schema = Some(Arc::new(crate::schema::portable(output)));
+        }
+    }
+    router
 }
 
 #[tool_handler(router = self.tool_router)]

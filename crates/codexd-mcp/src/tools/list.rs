@@ -28,6 +28,7 @@ pub struct ListArgs {
     pub cwd: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
     /// The previous reply's next_cursor, for the next page.
     #[serde(default)]

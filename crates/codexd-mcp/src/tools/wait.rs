@@ -31,9 +31,11 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_WAIT: Duration = Duration::from_secs(50);
 /// Most tasks one call waits for.
 const MAX_TASKS: usize = 20;
-/// A progress notification at least this often while waiting.
+/// A progress notification at least this often while waiting, even when the line is the
+/// same (each one resets Claude Code's idle timer).
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// And at most this often (activity changes in between are folded into the next one).
+/// And at most this often (changes in between are folded into the next one). The status
+/// line is checked this often too, and sent whenever it changed (its clock ticks).
 const PROGRESS_MIN_GAP: Duration = Duration::from_secs(1);
 /// How much of the end of an event log is replayed to learn the current activity.
 const REPLAY_BYTES: u64 = 16 * 1024;
@@ -106,7 +108,7 @@ impl CodexServer {
             }
         }
         let mut watch = Watched::new(tasks);
-        let mut progress = Progress::new(&ctx.peer, ctx.meta.get_progress_token(), cap);
+        let mut progress = Progress::new(&ctx.peer, ctx.meta.get_progress_token());
 
         let mut unreachable = false;
         while !watch.all_ended() && Instant::now() < deadline {
@@ -247,26 +249,31 @@ impl Watched {
 }
 
 /// Progress notifications for one call (none when the client sent no progress token).
+///
+/// They carry no `total`: the share of the wait that has passed says nothing about the
+/// task's own progress, and Claude Code would show it as a percentage of the task.
 struct Progress<'a> {
     peer: &'a Peer<RoleServer>,
     token: Option<ProgressToken>,
     began: Instant,
-    total: f64,
     last_value: f64,
     last_sent: Option<Instant>,
+    /// The message last sent.
+    last_message: Option<String>,
     /// A change was held back by [`PROGRESS_MIN_GAP`] and is still to be sent.
     pending: bool,
 }
 
 impl<'a> Progress<'a> {
-    fn new(peer: &'a Peer<RoleServer>, token: Option<ProgressToken>, cap: Duration) -> Self {
+    /// Progress for a call that sent `token` (nothing is sent without one).
+    fn new(peer: &'a Peer<RoleServer>, token: Option<ProgressToken>) -> Self {
         Progress {
             peer,
             token,
             began: Instant::now(),
-            total: cap.as_secs_f64(),
             last_value: 0.0,
             last_sent: None,
+            last_message: None,
             pending: false,
         }
     }
@@ -279,19 +286,24 @@ impl<'a> Progress<'a> {
         }
     }
 
-    /// Sends `message` now (`force`), or if the last one is at least [`PROGRESS_MIN_GAP`]
-    /// old. Awaited to the end, so it is on the wire before the handler can reply.
+    /// Sends `message` now (`force`); otherwise only when it differs from the last one
+    /// sent (or that one is [`PROGRESS_EVERY`] old), and at most every
+    /// [`PROGRESS_MIN_GAP`]. Awaited to the end, so it is on the wire before the handler
+    /// can reply.
     async fn send(&mut self, message: String, force: bool) {
         let Some(token) = &self.token else {
             return;
         };
-        if !force
-            && self
-                .last_sent
-                .is_some_and(|at| at.elapsed() < PROGRESS_MIN_GAP)
-        {
-            self.pending = true;
-            return;
+        if !force {
+            let unchanged = self.last_message.as_deref() == Some(message.as_str());
+            let since = self.last_sent.map(|at| at.elapsed());
+            if unchanged && since.is_some_and(|s| s < PROGRESS_EVERY) {
+                return;
+            }
+            if since.is_some_and(|s| s < PROGRESS_MIN_GAP) {
+                self.pending = true;
+                return;
+            }
         }
         self.pending = false;
         // Progress must increase with every notification.
@@ -303,9 +315,8 @@ impl<'a> Progress<'a> {
         };
         self.last_value = value;
         self.last_sent = Some(Instant::now());
-        let param = ProgressNotificationParam::new(token.clone(), value)
-            .with_total(self.total)
-            .with_message(message);
+        self.last_message = Some(message.clone());
+        let param = ProgressNotificationParam::new(token.clone(), value).with_message(message);
         if let Err(err) = self.peer.notify_progress(param).await {
             tracing::debug!("progress notification not sent: {err}");
         }
@@ -355,7 +366,7 @@ async fn follow(
         };
         streams.push(stream.map(move |item| (index, item)));
     }
-    let mut tick = tokio::time::interval_at(Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    let mut tick = tokio::time::interval_at(Instant::now() + PROGRESS_MIN_GAP, PROGRESS_MIN_GAP);
     loop {
         let step = tokio::select! {
             biased;
@@ -368,7 +379,8 @@ async fn follow(
         match step {
             Step::Cancelled => return Ok(Followed::Cancelled),
             Step::Deadline => return Ok(Followed::Deadline),
-            Step::Tick | Step::Flush => progress.send(watch.line(), true).await,
+            Step::Tick => progress.send(watch.line(), false).await,
+            Step::Flush => progress.send(watch.line(), true).await,
             Step::Item(None) => {
                 // The daemon ends a subscription after the terminal state; otherwise it
                 // went away.
