@@ -602,9 +602,11 @@ fn a_full_or_read_only_state_dir_fails_starts_clearly_and_keeps_serving() {
     env.state_dir = mount.path().join("state");
     env.start_daemon(&[]).unwrap();
     let done = env.start_task("before the disk filled", &[]);
-    assert_eq!(env.wait(&[&done]).0, 0);
-    let before = env.show(&done);
+    let unread = env.start_task("read once the disk is full", &[]);
+    assert_eq!(env.wait(&[&done, &unread]).0, 0);
+    // (The first `result` records when it was read; the snapshot is taken after it.)
     let result_before = env.ctl(&["result", &done, "--json"]).stdout;
+    let before = env.show(&done);
 
     let filler = fill_up(mount.path());
     let mut args = vec!["start".to_string(), "when full".to_string()];
@@ -625,6 +627,14 @@ fn a_full_or_read_only_state_dir_fails_starts_clearly_and_keeps_serving() {
     assert_eq!(env.show(&done), before);
     assert_eq!(env.ctl(&["result", &done, "--json"]).stdout, result_before);
     assert!(env.ctl(&["list"]).status.success());
+    // A result first read on the full disk is still answered (only its read time is lost).
+    let out = env.ctl(&["result", &unread, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fake done"));
 
     // Read-only: the same, with its own message.
     std::fs::remove_file(&filler).unwrap();

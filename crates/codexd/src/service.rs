@@ -435,8 +435,12 @@ impl CodexdApiServer for Service {
     ) -> RpcResult<TaskResult> {
         let id = self.resolve(&id)?;
         let mut task = self.load(&id).await?;
-        if task.is_unread() && !peek.unwrap_or(false) {
-            self.mark_read(&mut task).await?;
+        // The read time is a convenience: a full or read-only disk must not stop the read.
+        if task.is_unread()
+            && !peek.unwrap_or(false)
+            && let Err(e) = self.mark_read(&mut task).await
+        {
+            tracing::warn!(task = %id, "cannot record that the result was read: {}", e.message);
         }
         let stored = if task.state.is_terminal() {
             self.supervisor.stored_result(&id).map_err(storage)?
