@@ -57,6 +57,12 @@
 //! character. Such a value is redacted wherever it occurs, also inside a longer word: a
 //! secret glued into a URL, a header or a concatenation is still the secret.
 //!
+//! Variables the client set explicitly (`codexctl start --env K=V`, see [`explicit_env`])
+//! are redacted the same way whatever their name, `[REDACTED:env:NAME]`, when the value is
+//! at least [`MIN_EXPLICIT_ENV_CHARS`] characters and not one repeated character (a file
+//! path included): their values are never stored. The defaults a client forwards from its
+//! shell (PATH, VIRTUAL_ENV, CODEX_HOME) follow the rule above.
+//!
 //! Layout: this file is the engine (*how* text is scanned and replaced: the fast path,
 //! the regions, merging overlapping matches, JSON lines); `rules` holds the built-in rules
 //! (*what* a secret is: the patterns, triggers, ranks and the `assignment` heuristic);
@@ -72,8 +78,9 @@ use regex_automata::{Anchored, Input};
 use rules::{
     CONTEXT_NAMES, Context, NAME, RANK_CONTEXT, RANK_ENV, RANK_SPECIFIC, RANK_USER, SPECIFIC,
     TRIGGERS, context_pattern, context_value, env_name_is_secret, env_value_can_be_secret,
-    private_key_pattern, specific_patterns,
+    explicit_env_value_can_be_secret, private_key_pattern, specific_patterns,
 };
+pub use rules::{FORWARDED_ENV, MIN_EXPLICIT_ENV_CHARS};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -98,6 +105,19 @@ impl fmt::Debug for RedactConfig {
             .field("env_names", &env_names)
             .finish()
     }
+}
+
+/// The variables of a request's environment that the client set explicitly (`--env`):
+/// all but the defaults a client forwards from its own shell ([`FORWARDED_ENV`]: PATH,
+/// VIRTUAL_ENV, CODEX_HOME), which the request does not tell apart from explicit ones. Their
+/// values are redacted whatever their names ([`Redactor::with_env`]).
+pub fn explicit_env<'a>(
+    set: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<(String, String)> {
+    set.into_iter()
+        .filter(|(name, _)| !FORWARDED_ENV.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// Why a [`Redactor`] could not be built.
@@ -337,6 +357,17 @@ impl Redactor {
         &self,
         env_values: &[(String, String)],
     ) -> Result<Redactor, RedactError> {
+        self.with_env(env_values, &[])
+    }
+
+    /// [`Redactor::with_env_values`] plus `explicit`: variables the client set explicitly
+    /// (see [`explicit_env`]), whose values are redacted whatever their name, when they
+    /// are at least [`MIN_EXPLICIT_ENV_CHARS`] characters and not one repeated character.
+    pub fn with_env(
+        &self,
+        env_values: &[(String, String)],
+        explicit: &[(String, String)],
+    ) -> Result<Redactor, RedactError> {
         let mut redactor = self.clone();
         redactor.labels.truncate(redactor.slots.len());
         redactor.env = None;
@@ -345,8 +376,15 @@ impl Redactor {
         let mut trigger_patterns: Vec<Vec<u8>> = self.base_triggers.as_ref().clone();
         // Environment values: decided with the built-in rules (and user patterns).
         let mut values: Vec<&str> = Vec::new();
-        for (name, value) in env_values {
-            if values.contains(&value.as_str()) || !redactor.env_value_is_secret(name, value) {
+        let explicit = explicit
+            .iter()
+            .filter(|(_, value)| explicit_env_value_can_be_secret(value));
+        let secret: Vec<&(String, String)> = env_values
+            .iter()
+            .filter(|(name, value)| redactor.env_value_is_secret(name, value))
+            .collect();
+        for (name, value) in explicit.chain(secret) {
+            if values.contains(&value.as_str()) {
                 continue;
             }
             values.push(value);

@@ -196,6 +196,20 @@ pub(super) fn env_name_is_secret(name: &str) -> bool {
     ENV_SECRET_SUFFIXES.iter().any(|s| upper.ends_with(s))
 }
 
+/// The variables a client forwards from its own shell by default (`codexd_client::
+/// FORWARDED_ENV`; keep the two in step): not explicit, so only redacted when they look
+/// secret.
+pub const FORWARDED_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
+
+/// The shortest value of an explicitly set variable that is redacted: shorter ones (`1`,
+/// `true`, `dev`) would be found all over ordinary output and say little.
+pub const MIN_EXPLICIT_ENV_CHARS: usize = 6;
+
+/// Whether the value of an explicitly set variable is redacted as an exact string.
+pub(super) fn explicit_env_value_can_be_secret(value: &str) -> bool {
+    value.chars().count() >= MIN_EXPLICIT_ENV_CHARS && !is_repeated_char(value)
+}
+
 /// Whether an environment value may be redacted as an exact string at all: a short value,
 /// a file path or one repeated character would be found all over ordinary output.
 pub(super) fn env_value_can_be_secret(value: &str) -> bool {
