@@ -29,6 +29,22 @@ const PK_HEADER: &str =
 const PK_FOOTER: &str =
     r"-----END (?:RSA |EC |OPENSSH |PGP |DSA |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----";
 
+/// The header of a private-key block (for the line-by-line state of plain-text logs).
+pub(super) fn private_key_header() -> &'static str {
+    PK_HEADER
+}
+
+/// The footer of a private-key block (for the line-by-line state of plain-text logs).
+pub(super) fn private_key_footer() -> &'static str {
+    PK_FOOTER
+}
+
+/// A line inside a private-key block printed line by line: base64 (with PGP's `=` checksum
+/// line), an armor header (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: ...`, `Version: ...`,
+/// `Comment: ...`), or blank. The first other line ends a block cut short.
+pub(super) const PK_BODY_LINE: &str =
+    r"^[ \t]*(?:[A-Za-z0-9+/=]+|(?:Proc-Type|DEK-Info|Version|Comment|Hash|Charset): .*)?[ \t\r]*$";
+
 /// A private-key block: header, body (any text without `--`), footer; or, when there
 /// is no footer (a truncated key), the header and the base64-looking body after it.
 pub(super) fn private_key_pattern() -> String {
@@ -63,6 +79,11 @@ pub(super) const SPECIFIC: &[(&str, &str)] = &[
         r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)",
     ),
     ("google-api-key", r"(?-u:\b)AIza[0-9A-Za-z_-]{35}"),
+    ("npm-token", r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)"),
+    (
+        "sendgrid-key",
+        r"(?-u:\b)SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+    ),
 ];
 
 /// The shape rules as `(name, pattern)`, in [`SPECIFIC`]'s order: the private-key pattern
@@ -173,6 +194,8 @@ pub(super) const TRIGGERS: &[&str] = &[
     "AKIA",
     "ASIA",
     "AIza",
+    "npm_",
+    "SG.",
     "eyJ",
     // A `\u` escape in a JSON string can hide any of the above: decode and look.
     "\\u",

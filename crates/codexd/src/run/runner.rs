@@ -299,6 +299,8 @@ fn copy_lines(
     let mut raw = Vec::new();
     let mut offset = output.metadata()?.len();
     let mut budget = LogBudget::new(limit, offset);
+    // Plain text is redacted line by line, with what an earlier line opened (a key block).
+    let mut text_lines = redactor.text_lines();
     let mut write_failed: Option<std::io::Error> = None;
     loop {
         let Some(whole) = read_line_limited(&mut reader, &mut raw, budget.max_line())? else {
@@ -317,7 +319,7 @@ fn copy_lines(
             match kind {
                 LineKind::JsonEvents => budget.admit_event(redactor.redact_json_line(&text)),
                 LineKind::Text => budget
-                    .admit_text(redactor.redact(&text).into_owned())
+                    .admit_text(text_lines.redact_line(&text).into_owned())
                     .into_iter()
                     .collect(),
             }
