@@ -1287,6 +1287,11 @@ fn fake_secrets() -> Vec<(&'static str, String)> {
         ("aws-access-key-id", "AKIA4TESTKEY7EXAMPLE".to_string()),
         ("slack-token", cycle("xoxb-1234567890-", 24)),
         ("acme", cycle("acme_", 16).to_lowercase()),
+        ("npm-token", cycle("npm_", 36)),
+        (
+            "sendgrid-key",
+            format!("{}.{}", cycle("SG.", 22), cycle("", 43)),
+        ),
     ]
 }
 
@@ -1301,11 +1306,13 @@ fn secrets_are_redacted_before_anything_is_stored_or_returned() {
         .map(|(_, s)| format!("echo {s}"))
         .collect::<Vec<_>>()
         .join("; ");
+    // A value under a name that does not look secret, set explicitly with --env.
+    let plain_env = "plainSetting-Qv4r".to_string();
     let mut env = env_with(vec![Scenario::new(
         "[leak]",
         vec![
             Step::shell(format!(
-                "{echo_all}; echo \"token from env: $MY_API_TOKEN\""
+                "{echo_all}; echo \"token from env: $MY_API_TOKEN\"; echo \"note: $DEPLOY_NOTE\""
             )),
             Step::shell(format!("echo 'Authorization: Bearer {bearer}' >&2; exit 3")),
             Step::message(format!(
@@ -1315,16 +1322,57 @@ fn secrets_are_redacted_before_anything_is_stored_or_returned() {
             )),
         ],
     )]);
+    // Codex printing a private key on its stderr, one line at a time (what a key in a log
+    // line or an error message looks like in stderr.log): a wrapper that prints it, then
+    // runs the real codex with its arguments and its stdin.
+    let key_body = [
+        "MIIEowIBAAKCAQEAq7BFUpkGp3+LQmlQ4Pd2kQv9nX1xUb7T0e8r5Yh2LZ3c4v6W",
+        "t9Kq2mN4pQ6rS8tU0vW1xYaB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xYaB3dE5fG7h",
+        "J9kL2mN4pQ6rS8tU0vW1xY==",
+    ];
+    let wrapper = env.root.path().join("codex-with-key-on-stderr");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' 'loading the deploy key:' '-----BEGIN RSA PRIVATE KEY-----' {} '-----END RSA PRIVATE KEY-----' 'key loaded' >&2\nexec '{}' \"$@\"\n",
+            key_body.map(|l| format!("'{l}'")).join(" "),
+            env.codex.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.codex = wrapper;
     env.start_daemon(&["--redact-pattern", "acme=acme_[a-z0-9]{16}"])
         .unwrap();
     let prompt = format!("[leak] use {} and print everything", value("github-token"));
-    let id = env.start_task(&prompt, &["--env", &format!("MY_API_TOKEN={env_secret}")]);
+    let id = env.start_task(
+        &prompt,
+        &[
+            "--env",
+            &format!("MY_API_TOKEN={env_secret}"),
+            "--env",
+            &format!("DEPLOY_NOTE={plain_env}"),
+        ],
+    );
     let (code, _) = env.wait(&[&id]);
     assert_eq!(code, 0, "{}", env.daemon_log());
 
     let mut raw_secrets: Vec<String> = secrets.iter().map(|(_, s)| s.clone()).collect();
     raw_secrets.push(env_secret.clone());
     raw_secrets.push(bearer.clone());
+    raw_secrets.push(plain_env.clone());
+    raw_secrets.extend(key_body.iter().map(|l| l.to_string()));
+    raw_secrets.push("-----END RSA PRIVATE KEY-----".into());
+    // The key went through stderr.log, redacted whole; the lines around it are kept.
+    let stderr_log = std::fs::read_to_string(env.task_dir(&id).join("stderr.log")).unwrap();
+    assert!(
+        stderr_log.contains(
+            "loading the deploy key:\n[REDACTED:private-key]\n[REDACTED:private-key]\n\
+             [REDACTED:private-key]\n[REDACTED:private-key]\n[REDACTED:private-key]\nkey loaded\n"
+        ),
+        "{stderr_log}"
+    );
 
     // Nothing under the state dir holds a raw secret: logs, request, result, registry.
     assert_absent_from_state_dir(&env, &raw_secrets);
@@ -1353,8 +1401,12 @@ fn secrets_are_redacted_before_anything_is_stored_or_returned() {
         "aws-access-key-id",
         "slack-token",
         "acme",
+        "npm-token",
+        "sendgrid-key",
         "env:MY_API_TOKEN",
+        "env:DEPLOY_NOTE",
         "authorization",
+        "private-key",
     ] {
         assert!(
             all.contains(&format!("[REDACTED:{rule}]")),

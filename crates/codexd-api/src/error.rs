@@ -23,8 +23,14 @@ pub enum ErrorKind {
     Storage,
     /// The daemon is shutting down.
     ShuttingDown,
-    /// The daemon has as many connections open as it serves: try again shortly.
+    /// The daemon has as many connections open as it serves, or as many request bytes in
+    /// progress across them as it holds: try again shortly.
     Overloaded,
+    /// A batch has more calls than the daemon runs in one (the message names the limit).
+    BatchTooLarge,
+    /// A batch's reply would be larger than the daemon sends at once (the message names
+    /// the limit): send fewer calls per batch.
+    ReplyTooLarge,
     /// Anything else.
     Internal,
 }
@@ -40,6 +46,8 @@ impl ErrorKind {
             ErrorKind::Storage => -32004,
             ErrorKind::ShuttingDown => -32005,
             ErrorKind::Overloaded => -32006,
+            ErrorKind::BatchTooLarge => -32010,
+            ErrorKind::ReplyTooLarge => -32011,
             ErrorKind::Internal => -32603,
         }
     }

@@ -32,3 +32,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Largest JSON-RPC frame (one line) the daemon accepts, in bytes.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most calls the daemon runs in one JSON-RPC batch; a larger batch is refused whole
+/// with a `batch_too_large` error.
+pub const MAX_BATCH_CALLS: usize = 100;

@@ -66,6 +66,8 @@ impl ToolError {
                 ErrorKind::Storage
                 | ErrorKind::ShuttingDown
                 | ErrorKind::Overloaded
+                | ErrorKind::BatchTooLarge
+                | ErrorKind::ReplyTooLarge
                 | ErrorKind::Internal => {
                     ToolError::Refused(format!("codexd could not do it: {}", api.message))
                 }

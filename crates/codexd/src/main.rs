@@ -4,7 +4,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use codexd::config::{Config, Retention, parse_prune_every, parse_retention, parse_size};
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -84,18 +83,10 @@ enum Command {
     /// Internal: supervise one codex run (started by the daemon, not by people).
     #[command(hide = true)]
     RunTask {
-        /// The task's directory.
+        /// The task's directory. What to run (codex, its arguments, the prompt, the
+        /// redaction settings) comes on stdin as JSON, never on the command line.
         #[arg(long)]
         task_dir: PathBuf,
-        /// Extra redaction rule NAME=REGEX (repeatable).
-        #[arg(long = "redact", value_parser = parse_pattern)]
-        redact: Vec<(String, String)>,
-        /// Most bytes kept of each of the run's logs.
-        #[arg(long, default_value_t = u64::MAX)]
-        max_log_bytes: u64,
-        /// The program and its arguments.
-        #[arg(last = true, required = true)]
-        command: Vec<OsString>,
     },
 }
 
@@ -111,21 +102,8 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::RunTask {
-        task_dir,
-        redact,
-        max_log_bytes,
-        command,
-    }) = &cli.command
-    {
-        let (program, args) = command.split_first().context("run-task needs a program")?;
-        std::process::exit(codexd::run::runner::run(
-            task_dir,
-            redact,
-            *max_log_bytes,
-            program,
-            args,
-        ));
+    if let Some(Command::RunTask { task_dir }) = &cli.command {
+        std::process::exit(codexd::run::runner::run_from_stdin(task_dir));
     }
     codexd::run::process::restrict_umask();
     tracing_subscriber::fmt()

@@ -161,7 +161,8 @@ impl Service {
     }
 
     /// The redactor for what a request stores: the built-in rules, the daemon's patterns,
-    /// and the values of the secret-looking variables the request sets.
+    /// the values of the secret-looking variables the request sets, and those of every
+    /// variable it sets explicitly (not a forwarded default).
     fn request_redactor(&self, env: &BTreeMap<String, String>) -> Result<Redactor, ApiError> {
         let internal = |message: String| ApiError::new(ErrorKind::Internal, message);
         let base = self
@@ -177,7 +178,7 @@ impl Service {
             .map_err(|e| internal(e.clone()))?;
         let env_values: Vec<(String, String)> =
             env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        base.with_env_values(&env_values)
+        base.with_env(&env_values, &crate::redact::explicit_env(env))
             .map_err(|e| internal(e.to_string()))
     }
 }

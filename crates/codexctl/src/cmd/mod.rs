@@ -75,9 +75,12 @@ pub struct RunFlags {
     /// `resume`, added to the parent's).
     #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = parse_config)]
     pub config: Vec<String>,
-    /// Environment variable for the run (repeatable; never written to disk). PATH,
-    /// VIRTUAL_ENV, CODEX_HOME, OPENAI_API_KEY, CODEX_API_KEY, proxies and CA settings
-    /// are forwarded from this shell by default (README: "The environment of a run").
+    /// Environment variable for the run (repeatable). The value is never written to disk:
+    /// the request stores names only, and a value of 6 or more characters is redacted
+    /// from everything codex prints. PATH, VIRTUAL_ENV, CODEX_HOME, OPENAI_API_KEY,
+    /// CODEX_API_KEY, proxies and CA settings are forwarded from this shell by default
+    /// (README: "The environment of a run"); PATH, VIRTUAL_ENV and CODEX_HOME are
+    /// redacted only if they look secret.
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
     /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it.

@@ -57,6 +57,12 @@
 //! character. Such a value is redacted wherever it occurs, also inside a longer word: a
 //! secret glued into a URL, a header or a concatenation is still the secret.
 //!
+//! Variables the client set explicitly (`codexctl start --env K=V`, see [`explicit_env`])
+//! are redacted the same way whatever their name, `[REDACTED:env:NAME]`, when the value is
+//! at least [`MIN_EXPLICIT_ENV_CHARS`] characters and not one repeated character (a file
+//! path included): their values are never stored. The defaults a client forwards from its
+//! shell (PATH, VIRTUAL_ENV, CODEX_HOME) follow the rule above.
+//!
 //! Layout: this file is the engine (*how* text is scanned and replaced: the fast path,
 //! the regions, merging overlapping matches, JSON lines); `rules` holds the built-in rules
 //! (*what* a secret is: the patterns, triggers, ranks and the `assignment` heuristic);
@@ -70,10 +76,12 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Anchored, Input};
 use rules::{
-    CONTEXT_NAMES, Context, NAME, RANK_CONTEXT, RANK_ENV, RANK_SPECIFIC, RANK_USER, SPECIFIC,
-    TRIGGERS, context_pattern, context_value, env_name_is_secret, env_value_can_be_secret,
-    private_key_pattern, specific_patterns,
+    CONTEXT_NAMES, Context, NAME, PK_BODY_LINE, RANK_CONTEXT, RANK_ENV, RANK_SPECIFIC, RANK_USER,
+    SPECIFIC, TRIGGERS, context_pattern, context_value, env_name_is_secret,
+    env_value_can_be_secret, explicit_env_value_can_be_secret, private_key_footer,
+    private_key_header, private_key_pattern, specific_patterns,
 };
+pub use rules::{MIN_EXPLICIT_ENV_CHARS, PATH_LIKE_ENV};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -98,6 +106,19 @@ impl fmt::Debug for RedactConfig {
             .field("env_names", &env_names)
             .finish()
     }
+}
+
+/// The variables of a request's environment whose values are redacted whatever their names
+/// ([`Redactor::with_env`]): every one but the path-like defaults a client forwards
+/// ([`PATH_LIKE_ENV`]: PATH, VIRTUAL_ENV, CODEX_HOME). The request does not tell explicit
+/// `--env` values from forwarded ones, so forwarded keys and proxies are covered too.
+pub fn explicit_env<'a>(
+    set: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<(String, String)> {
+    set.into_iter()
+        .filter(|(name, _)| !PATH_LIKE_ENV.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// Why a [`Redactor`] could not be built.
@@ -161,6 +182,10 @@ pub struct Redactor {
     inner: MetaRegex,
     /// The private-key rule alone, to find how far a block reaches.
     private_key: MetaRegex,
+    /// A block's header, its footer, and a line of its body, for [`TextLines`].
+    pk_header: MetaRegex,
+    pk_footer: MetaRegex,
+    pk_body_line: MetaRegex,
     /// Anchored `assignment` name rule, for JSON object keys.
     secret_name: MetaRegex,
     slots: Vec<Slot>,
@@ -310,6 +335,9 @@ impl Redactor {
         let engine = build_meta(&engine_patterns)?;
         let inner = build_meta(&inner_patterns)?;
         let private_key = build_meta(&[private_key_pattern()])?;
+        let pk_header = build_meta(&[private_key_header().to_string()])?;
+        let pk_footer = build_meta(&[private_key_footer().to_string()])?;
+        let pk_body_line = build_meta(&[PK_BODY_LINE.to_string()])?;
         let secret_name = build_meta(&[format!("^(?:{NAME})$")])?;
 
         let base = Redactor {
@@ -319,6 +347,9 @@ impl Redactor {
             engine,
             inner,
             private_key,
+            pk_header,
+            pk_footer,
+            pk_body_line,
             secret_name,
             slots,
             labels,
@@ -337,6 +368,17 @@ impl Redactor {
         &self,
         env_values: &[(String, String)],
     ) -> Result<Redactor, RedactError> {
+        self.with_env(env_values, &[])
+    }
+
+    /// [`Redactor::with_env_values`] plus `explicit`: variables the client set explicitly
+    /// (see [`explicit_env`]), whose values are redacted whatever their name, when they
+    /// are at least [`MIN_EXPLICIT_ENV_CHARS`] characters and not one repeated character.
+    pub fn with_env(
+        &self,
+        env_values: &[(String, String)],
+        explicit: &[(String, String)],
+    ) -> Result<Redactor, RedactError> {
         let mut redactor = self.clone();
         redactor.labels.truncate(redactor.slots.len());
         redactor.env = None;
@@ -345,8 +387,15 @@ impl Redactor {
         let mut trigger_patterns: Vec<Vec<u8>> = self.base_triggers.as_ref().clone();
         // Environment values: decided with the built-in rules (and user patterns).
         let mut values: Vec<&str> = Vec::new();
-        for (name, value) in env_values {
-            if values.contains(&value.as_str()) || !redactor.env_value_is_secret(name, value) {
+        let explicit = explicit
+            .iter()
+            .filter(|(_, value)| explicit_env_value_can_be_secret(value));
+        let secret: Vec<&(String, String)> = env_values
+            .iter()
+            .filter(|(name, value)| redactor.env_value_is_secret(name, value))
+            .collect();
+        for (name, value) in explicit.chain(secret) {
+            if values.contains(&value.as_str()) {
                 continue;
             }
             values.push(value);
@@ -393,6 +442,26 @@ impl Redactor {
         let mut hits = Vec::new();
         self.collect(text, &mut hits);
         self.apply(text, hits)
+    }
+
+    /// A redactor of plain text that comes one line at a time (a stderr log): like
+    /// [`Redactor::redact`] on each line, and a private-key block whose lines come one by
+    /// one is redacted whole, its body and footer lines too.
+    pub fn text_lines(&self) -> TextLines<'_> {
+        TextLines {
+            redactor: self,
+            in_key: false,
+        }
+    }
+
+    /// Whether `line` opens a private-key block that does not end on it.
+    fn opens_key_block(&self, line: &str) -> bool {
+        let Some(header) = self.pk_header.find_iter(line).last() else {
+            return false;
+        };
+        !self
+            .pk_footer
+            .is_match(Input::new(line).span(header.end()..line.len()))
     }
 
     /// Redacts one JSON event line, keeping it valid JSON: only string values and object
@@ -658,6 +727,43 @@ impl Redactor {
         }
         out.push_str(&text[copied..]);
         Cow::Owned(out)
+    }
+}
+
+/// Plain-text lines redacted in order (see [`Redactor::text_lines`]): remembers whether a
+/// private-key block is open, so that its body and footer, which hold no trigger of their
+/// own, are redacted too. The block ends at its footer, or at the first line that cannot
+/// be part of a key (a block cut short).
+pub struct TextLines<'r> {
+    redactor: &'r Redactor,
+    in_key: bool,
+}
+
+impl TextLines<'_> {
+    /// The label of the lines of a private-key block.
+    const KEY_LABEL: &'static str = "[REDACTED:private-key]";
+
+    /// Redacts the next line (without its newline).
+    pub fn redact_line<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
+        let r = self.redactor;
+        if self.in_key {
+            if let Some(footer) = r.pk_footer.find(line) {
+                self.in_key = false;
+                let rest = &line[footer.end()..];
+                return Cow::Owned(format!("{}{}", Self::KEY_LABEL, self.redact_line(rest)));
+            }
+            if r.pk_body_line.is_match(line) {
+                return if line.trim().is_empty() {
+                    Cow::Borrowed(line)
+                } else {
+                    Cow::Borrowed(Self::KEY_LABEL)
+                };
+            }
+            self.in_key = false;
+        }
+        let redacted = r.redact(line);
+        self.in_key = r.opens_key_block(line);
+        redacted
     }
 }
 

@@ -29,6 +29,22 @@ const PK_HEADER: &str =
 const PK_FOOTER: &str =
     r"-----END (?:RSA |EC |OPENSSH |PGP |DSA |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----";
 
+/// The header of a private-key block (for the line-by-line state of plain-text logs).
+pub(super) fn private_key_header() -> &'static str {
+    PK_HEADER
+}
+
+/// The footer of a private-key block (for the line-by-line state of plain-text logs).
+pub(super) fn private_key_footer() -> &'static str {
+    PK_FOOTER
+}
+
+/// A line inside a private-key block printed line by line: base64 (with PGP's `=` checksum
+/// line), an armor header (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: ...`, `Version: ...`,
+/// `Comment: ...`), or blank. The first other line ends a block cut short.
+pub(super) const PK_BODY_LINE: &str =
+    r"^[ \t]*(?:[A-Za-z0-9+/=]+|(?:Proc-Type|DEK-Info|Version|Comment|Hash|Charset): .*)?[ \t\r]*$";
+
 /// A private-key block: header, body (any text without `--`), footer; or, when there
 /// is no footer (a truncated key), the header and the base64-looking body after it.
 pub(super) fn private_key_pattern() -> String {
@@ -63,6 +79,11 @@ pub(super) const SPECIFIC: &[(&str, &str)] = &[
         r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)",
     ),
     ("google-api-key", r"(?-u:\b)AIza[0-9A-Za-z_-]{35}"),
+    ("npm-token", r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)"),
+    (
+        "sendgrid-key",
+        r"(?-u:\b)SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+    ),
 ];
 
 /// The shape rules as `(name, pattern)`, in [`SPECIFIC`]'s order: the private-key pattern
@@ -173,6 +194,8 @@ pub(super) const TRIGGERS: &[&str] = &[
     "AKIA",
     "ASIA",
     "AIza",
+    "npm_",
+    "SG.",
     "eyJ",
     // A `\u` escape in a JSON string can hide any of the above: decode and look.
     "\\u",
@@ -194,6 +217,21 @@ const ENV_SECRET_SUFFIXES: &[&str] = &[
 pub(super) fn env_name_is_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ENV_SECRET_SUFFIXES.iter().any(|s| upper.ends_with(s))
+}
+
+/// The variables a client forwards by default that hold paths, not secrets: they appear
+/// in much of what codex prints, so they are only redacted when they look secret. The rest
+/// of the client's forwarded list (`codexd_client::FORWARDED_ENV`: API keys, proxies, CA
+/// settings) is redacted like explicit `--env` values.
+pub const PATH_LIKE_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
+
+/// The shortest value of an explicitly set variable that is redacted: shorter ones (`1`,
+/// `true`, `dev`) would be found all over ordinary output and say little.
+pub const MIN_EXPLICIT_ENV_CHARS: usize = 6;
+
+/// Whether the value of an explicitly set variable is redacted as an exact string.
+pub(super) fn explicit_env_value_can_be_secret(value: &str) -> bool {
+    value.chars().count() >= MIN_EXPLICIT_ENV_CHARS && !is_repeated_char(value)
 }
 
 /// Whether an environment value may be redacted as an exact string at all: a short value,

@@ -65,6 +65,26 @@ fn secret_corpus() -> Vec<(String, String, &'static str)> {
     let mut add = |input: String, expected: String, rule: &'static str| {
         v.push((input, expected, rule));
     };
+    add(
+        format!("//registry.npmjs.org/:_authToken=npm_{} # ci", fill(36, 3)),
+        "//registry.npmjs.org/:_authToken=[REDACTED:npm-token] # ci".into(),
+        "npm-token",
+    );
+    add(
+        format!("NPM publish with npm_{}", fill(36, 8)),
+        "NPM publish with [REDACTED:npm-token]".into(),
+        "npm-token",
+    );
+    add(
+        format!("sendgrid: SG.{}.{}, sent", fill(22, 1), fill(43, 6)),
+        "sendgrid: [REDACTED:sendgrid-key], sent".into(),
+        "sendgrid-key",
+    );
+    add(
+        format!("\"apiKey\": \"SG.{}-_.{}_-\"", fill(20, 2), fill(41, 7)),
+        "\"apiKey\": \"[REDACTED:sendgrid-key]\"".into(),
+        "sendgrid-key",
+    );
     let k = format!("sk-proj-{}", fill(64, 0));
     add(
         format!("OPENAI_API_KEY={k}"),
@@ -387,6 +407,8 @@ fn rule_names_are_the_builtins() {
         "aws-access-key-id",
         "aws-secret-key",
         "google-api-key",
+        "npm-token",
+        "sendgrid-key",
         "private-key",
         "jwt",
         "authorization",
@@ -395,7 +417,7 @@ fn rule_names_are_the_builtins() {
     ] {
         assert!(names.contains(&n), "{n}");
     }
-    assert_eq!(names.len(), 14);
+    assert_eq!(names.len(), 16);
 }
 
 /// Every built-in rule has a sample in the corpus, and every sample is redacted
@@ -804,4 +826,115 @@ fn secret_names() {
     ] {
         assert!(!r.is_secret_name(n), "{n}");
     }
+}
+
+/// Redacts `text` one line at a time, as the runner writes stderr.log.
+fn redact_by_line(r: &Redactor, text: &str) -> String {
+    let mut lines = r.text_lines();
+    text.split('\n')
+        .map(|l| lines.redact_line(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A private key printed line by line on stderr is redacted whole, body and footer, and
+/// the lines after it are left alone; a block cut short ends at the first line that is
+/// not part of a key.
+#[test]
+fn a_private_key_redacted_line_by_line_is_redacted_whole() {
+    let r = redactor();
+    for key in [rsa_key(), openssh_key()] {
+        let text = format!("$ cat id\n{key}\ndone, next step\n");
+        let out = redact_by_line(&r, &text);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "$ cat id");
+        assert_eq!(lines.last(), Some(&"done, next step"));
+        for line in &lines[1..lines.len() - 1] {
+            assert_eq!(*line, "[REDACTED:private-key]", "{out}");
+        }
+        assert!(
+            !out.contains("-----END") && !out.contains(&fill(64, 2)),
+            "{out}"
+        );
+        // The same as redacting the text whole, line for line.
+        assert_eq!(r.redact(&text).lines().next(), Some("$ cat id"));
+    }
+    // An encrypted PEM key: armor headers and a blank line inside the block.
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,{}\n\n{}\n{}\n-----END RSA PRIVATE KEY----- (end)",
+        upper(32),
+        fill(64, 3),
+        fill(20, 4)
+    );
+    let out = redact_by_line(&r, &pem);
+    assert!(
+        !out.contains("DEK-Info") && !out.contains(&fill(64, 3)),
+        "{out}"
+    );
+    assert!(out.ends_with("[REDACTED:private-key] (end)"), "{out}");
+    // A block cut short: the first line that is not a key line ends it, and is kept.
+    let cut = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\nerror: the key was truncated\n{}",
+        fill(64, 5),
+        "plain words after"
+    );
+    let out = redact_by_line(&r, &cut);
+    assert_eq!(
+        out,
+        "[REDACTED:private-key]\n[REDACTED:private-key]\nerror: the key was truncated\nplain words after"
+    );
+    // A key whole on one line (escaped newlines) opens no block.
+    let one = format!(
+        "k=\"-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----\"\nnext",
+        fill(40, 1)
+    );
+    assert_eq!(
+        redact_by_line(&r, &one),
+        "k=\"[REDACTED:private-key]\"\nnext"
+    );
+}
+
+/// Variables the client set explicitly are redacted whatever their names (values of at
+/// least six characters); the forwarded defaults only when they look secret.
+#[test]
+fn explicit_env_values_are_redacted_whatever_their_names() {
+    let set: std::collections::BTreeMap<String, String> = [
+        ("DEPLOY_TARGET", "staging-eu-7"),
+        ("REGION", "eu-west"),
+        ("SHORT", "abc12"),
+        ("MASK", "xxxxxxxx"),
+        ("DATA_DIR", "/home/u/private-data"),
+        ("PATH", "/usr/local/bin:/usr/bin"),
+        ("VIRTUAL_ENV", "/home/u/venv"),
+        ("CODEX_HOME", "/home/u/.codex"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let explicit = explicit_env(&set);
+    let names: Vec<&str> = explicit.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["DATA_DIR", "DEPLOY_TARGET", "MASK", "REGION", "SHORT"]
+    );
+    let all: Vec<(String, String)> = set.into_iter().collect();
+    let r = redactor().with_env(&all, &explicit).unwrap();
+    assert_eq!(
+        r.redact("to staging-eu-7 in eu-west from /home/u/private-data"),
+        "to [REDACTED:env:DEPLOY_TARGET] in [REDACTED:env:REGION] from [REDACTED:env:DATA_DIR]"
+    );
+    for keep in [
+        "abc12",
+        "xxxxxxxx",
+        "/usr/local/bin:/usr/bin",
+        "/home/u/venv",
+    ] {
+        assert_eq!(r.redact(keep), keep);
+    }
+    // In JSON event lines too.
+    let out = r.redact_json_line(&event_line("target staging-eu-7\n"));
+    assert!(out.contains("[REDACTED:env:DEPLOY_TARGET]"), "{out}");
+    // Without them, a value under a plain name is kept, as before.
+    let plain = redactor().with_env_values(&all).unwrap();
+    assert_eq!(plain.redact("staging-eu-7"), "staging-eu-7");
 }

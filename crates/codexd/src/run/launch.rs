@@ -5,6 +5,7 @@
 
 use super::held::RunEnv;
 use super::monitor::RunProcess;
+use super::runner::RunSpec;
 use super::{Supervisor, process};
 use crate::config::Config;
 use crate::registry::records::StopReason;
@@ -37,12 +38,16 @@ impl Supervisor {
         if let Some(snapshot) = gitsnap::snapshot(&task.cwd, dir.path()).await {
             task.git_base_tree = Some(snapshot.tree);
         }
-        let spawned = resolve_codex(&config.codex_bin, &env)
-            .and_then(|codex| spawn_runner(config, &task, &dir, &codex, &env));
-        // The unredacted prompt is no longer needed once codex has it.
+        let spawned = resolve_codex(&config.codex_bin, &env).and_then(|codex| {
+            let spec = run_spec(config, &task, &codex, &env);
+            spawn_runner(config, &task, &dir, &env).map(|child| (child, spec))
+        });
+        // The unredacted prompt is no longer needed once the runner has it.
         drop(env);
         match spawned {
-            Ok(child) => {
+            Ok((mut child, spec)) => {
+                send_spec(&mut child, &spec).await;
+                drop(spec);
                 let pid = child.id().unwrap_or(0);
                 task.pid = Some(pid);
                 task.pid_start_time = process::start_time(pid);
@@ -106,11 +111,12 @@ pub(super) fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, St
 
 /// The `codex exec` arguments for a task.
 ///
-/// Fresh: `exec --json --skip-git-repo-check -C CWD [-s S] [-m M] [-c KV]... -- PROMPT`.
-/// Resume: `exec --skip-git-repo-check -C CWD [-s S] resume --json [-m M] [-c KV]... -- THREAD PROMPT`:
+/// Fresh: `exec --json --skip-git-repo-check -C CWD [-s S] [-m M] [-c KV]... -- -`.
+/// Resume: `exec --skip-git-repo-check -C CWD [-s S] resume --json [-m M] [-c KV]... -- THREAD -`:
 /// `exec resume` has no `-C`/`-s` of its own and defaults to a read-only sandbox, but the
-/// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0). `--`
-/// keeps a prompt that starts with `-` from being read as a flag.
+/// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0). The
+/// prompt is never an argument (every local user can read a command line): `-` makes codex
+/// read it from its stdin, where the runner writes it (both forms checked with 0.169.0).
 pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
     let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
     let mut args: Vec<OsString> = vec!["exec".into(), "--skip-git-repo-check".into()];
@@ -136,30 +142,39 @@ pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
     if let Some(thread) = resume_thread {
         args.push(thread.into());
     }
-    args.push(env.prompt.clone().into());
+    args.push("-".into());
     args
 }
 
-/// Spawns `<runner_exe> run-task --task-dir DIR -- CODEX ARGS...` in a new session.
+/// What the runner of `task` is sent on its stdin: codex and its arguments, the prompt,
+/// the redaction settings. The names of the variables the client set explicitly go with
+/// it, so the runner redacts their values too.
+pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv) -> RunSpec {
+    RunSpec {
+        program: codex.as_os_str().to_owned(),
+        args: codex_args(task, env),
+        prompt: env.prompt.clone(),
+        redact_patterns: config.redact_patterns.clone(),
+        explicit_env: crate::redact::explicit_env(&env.set)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect(),
+        max_log_bytes: config.max_log_bytes,
+    }
+}
+
+/// Spawns `<runner_exe> run-task --task-dir DIR` in a new session, with a pipe to its
+/// stdin for the [`RunSpec`] ([`send_spec`]): nothing secret is on its command line.
 pub(super) fn spawn_runner(
     config: &Config,
     task: &Task,
     dir: &TaskDir,
-    codex: &Path,
     env: &RunEnv,
 ) -> Result<tokio::process::Child, String> {
     let mut cmd = tokio::process::Command::new(&config.runner_exe);
     cmd.arg("run-task").arg("--task-dir").arg(dir.path());
-    cmd.arg("--max-log-bytes")
-        .arg(config.max_log_bytes.to_string());
-    for (name, regex) in &config.redact_patterns {
-        cmd.arg("--redact").arg(format!("{name}={regex}"));
-    }
-    cmd.arg("--")
-        .arg(codex)
-        .args(codex_args(task, env))
-        .current_dir(&task.cwd)
-        .stdin(std::process::Stdio::null())
+    cmd.current_dir(&task.cwd)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         // The daemon's log filter is not the run's.
@@ -190,4 +205,29 @@ pub(super) fn spawn_runner(
             config.runner_exe.display()
         )
     })
+}
+
+/// How long a runner may take to read its spec before the daemon gives up on the pipe
+/// (the runner then finds the spec incomplete and records why it could not start).
+const SPEC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes `spec` to the runner's stdin and closes it. Nothing is lost if this fails: the
+/// runner records an incomplete spec as a start failure in `exit.json`.
+pub(super) async fn send_spec(child: &mut tokio::process::Child, spec: &RunSpec) {
+    use tokio::io::AsyncWriteExt as _;
+    let Some(mut stdin) = child.stdin.take() else {
+        return;
+    };
+    let bytes = match serde_json::to_vec(spec) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!("cannot encode the run's spec: {e}");
+            return;
+        }
+    };
+    match tokio::time::timeout(SPEC_TIMEOUT, stdin.write_all(&bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("cannot send the run's spec to its runner: {e}"),
+        Err(_) => tracing::warn!("the runner did not take its spec within {SPEC_TIMEOUT:?}"),
+    }
 }

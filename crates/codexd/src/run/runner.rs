@@ -2,6 +2,11 @@
 //!
 //! The daemon does not run codex itself: it starts this small process, in a new session,
 //! which runs codex and owns its output. That way a run does not depend on the daemon:
+//! - what to run comes on this process's stdin, as one JSON [`RunSpec`] (codex's program and
+//!   arguments, the prompt, the redaction settings), never on a command line: every local
+//!   user can read a command line (`ps`, `/proc/PID/cmdline`). The prompt goes on to codex
+//!   through a pipe to its stdin (`codex exec ... -`), which this process owns: once the
+//!   spec is read, the daemon's end of the pipe may close (a daemon restart) harmlessly;
 //! - codex's stdout (JSONL events) and stderr are appended line by line to the task's
 //!   `events.jsonl` and `stderr.log`, so a daemon that restarts can pick up where it was;
 //! - once codex is started, its pid and start time go to `run.json`;
@@ -31,6 +36,54 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+/// What the daemon sends a runner on its stdin, as one JSON document: everything that
+/// must not be on a command line.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunSpec {
+    /// The codex binary.
+    pub program: OsString,
+    /// Its arguments, with `-` for the prompt (read from its stdin).
+    pub args: Vec<OsString>,
+    /// The prompt, unredacted: written to codex's stdin.
+    pub prompt: String,
+    /// The daemon's extra redaction rules, `(name, regex)`.
+    pub redact_patterns: Vec<(String, String)>,
+    /// Names of the environment variables the client set explicitly (`--env`): their
+    /// values are redacted whatever they look like (see [`crate::redact::explicit_env`]).
+    pub explicit_env: Vec<String>,
+    /// Most bytes kept of each of the run's logs.
+    pub max_log_bytes: u64,
+}
+
+impl std::fmt::Debug for RunSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The prompt and the arguments (`-c` values) stay out of logs.
+        f.debug_struct("RunSpec")
+            .field("program", &self.program)
+            .field("args", &self.args.len())
+            .field("explicit_env", &self.explicit_env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The largest spec a runner reads (a prompt is at most 128 KiB; the rest is small).
+const MAX_SPEC_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads the [`RunSpec`] from `input` to its end.
+pub fn read_spec(input: impl Read) -> Result<RunSpec, String> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the run's spec from stdin: {e}"))?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(format!("the run's spec is over {MAX_SPEC_BYTES} bytes"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        format!("the run's spec on stdin is incomplete or invalid (did the daemon stop?): {e}")
+    })
+}
 
 extern "C" fn note_signal(_: libc::c_int) {}
 
@@ -246,6 +299,8 @@ fn copy_lines(
     let mut raw = Vec::new();
     let mut offset = output.metadata()?.len();
     let mut budget = LogBudget::new(limit, offset);
+    // Plain text is redacted line by line, with what an earlier line opened (a key block).
+    let mut text_lines = redactor.text_lines();
     let mut write_failed: Option<std::io::Error> = None;
     loop {
         let Some(whole) = read_line_limited(&mut reader, &mut raw, budget.max_line())? else {
@@ -264,7 +319,7 @@ fn copy_lines(
             match kind {
                 LineKind::JsonEvents => budget.admit_event(redactor.redact_json_line(&text)),
                 LineKind::Text => budget
-                    .admit_text(redactor.redact(&text).into_owned())
+                    .admit_text(text_lines.redact_line(&text).into_owned())
                     .into_iter()
                     .collect(),
             }
@@ -290,35 +345,69 @@ fn copy_lines(
     }
 }
 
-/// The redactor of a run: the built-in rules, the daemon's extra `patterns`, and the
-/// values of the secret-looking variables of this process's environment (which is the run's).
-pub fn run_redactor(patterns: &[(String, String)]) -> Result<Redactor, RedactError> {
+/// The redactor of a run: the built-in rules, the daemon's extra `patterns`, the values of
+/// the secret-looking variables of this process's environment (which is the run's), and
+/// the values of the variables named in `explicit` whatever they look like.
+pub fn run_redactor(
+    patterns: &[(String, String)],
+    explicit: &[String],
+) -> Result<Redactor, RedactError> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let explicit: Vec<(String, String)> = vars
+        .iter()
+        .filter(|(name, _)| explicit.contains(name))
+        .cloned()
+        .collect();
     Redactor::new(&RedactConfig {
         extra_patterns: patterns.to_vec(),
-        env_values: std::env::vars().collect(),
-    })
+        env_values: Vec::new(),
+    })?
+    .with_env(&vars, &explicit)
 }
 
-/// Runs `program args` with the task directory's files as its output; returns the process
-/// exit code of this runner (0 once the exit status is recorded).
-pub fn run(
-    task_dir: &Path,
-    patterns: &[(String, String)],
-    max_log_bytes: u64,
-    program: &OsString,
-    args: &[OsString],
-) -> i32 {
-    install_signal_handlers();
-    let record = |record: ExitRecord| {
-        let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        match files::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("codexd run-task: {e}");
-                1
-            }
+/// The `run-task` process: reads its [`RunSpec`] from stdin, then [`run`]s it. Returns
+/// the process exit code.
+pub fn run_from_stdin(task_dir: &Path) -> i32 {
+    match read_spec(std::io::stdin().lock()) {
+        Ok(spec) => run(task_dir, spec),
+        Err(message) => record_exit(
+            task_dir,
+            ExitRecord {
+                code: None,
+                signal: None,
+                spawn_error: Some(message),
+                finished_at: Timestamp::now(),
+            },
+        ),
+    }
+}
+
+/// Writes `exit.json`; returns this runner's exit code (0 once it is written).
+fn record_exit(task_dir: &Path, record: ExitRecord) -> i32 {
+    let bytes = serde_json::to_vec(&record).unwrap_or_default();
+    match files::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("codexd run-task: {e}");
+            1
         }
-    };
+    }
+}
+
+/// Runs the spec's program with the prompt on its stdin and the task directory's files as
+/// its output; returns the process exit code of this runner (0 once the exit status is
+/// recorded).
+pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
+    install_signal_handlers();
+    let RunSpec {
+        program,
+        args,
+        prompt,
+        redact_patterns: patterns,
+        explicit_env,
+        max_log_bytes,
+    } = spec;
+    let record = |record: ExitRecord| record_exit(task_dir, record);
     let spawn_failed = |message: String| ExitRecord {
         code: None,
         signal: None,
@@ -335,9 +424,9 @@ pub fn run(
     // Codex is started before the redaction rules are compiled (a few milliseconds) so that
     // the compilation overlaps its start-up instead of delaying it. Nothing it prints is
     // read, let alone kept, until the redactor is ready: it waits in the pipes.
-    let mut child = match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
+    let mut child = match Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -346,17 +435,26 @@ pub fn run(
         Err(e) => {
             return record(spawn_failed(format!(
                 "could not start {}: {e}",
-                Path::new(program).display()
+                Path::new(&program).display()
             )));
         }
     };
+    // The prompt goes to codex's stdin, then the pipe closes: codex reads it to the end
+    // (`-` as the prompt). A thread, as a prompt can be larger than the pipe's buffer.
+    if let Some(mut stdin) = child.stdin.take() {
+        std::thread::spawn(move || {
+            // A codex that exits before reading it all fails the write (EPIPE): its exit
+            // status says why.
+            let _ = stdin.write_all(prompt.as_bytes());
+        });
+    }
     let run = RunRecord {
         runner_pid: std::process::id(),
         codex_pid: child.id(),
         started_at: Timestamp::now(),
     };
     // Without its redactor a run must not go on: its output would reach the disk raw.
-    let redactor = match run_redactor(patterns) {
+    let redactor = match run_redactor(&patterns, &explicit_env) {
         Ok(redactor) => redactor,
         Err(e) => {
             let _ = child.kill();
@@ -403,6 +501,7 @@ pub fn run(
     if let Some(copier) = stderr_copier {
         let _ = copier.join();
     }
+
     let status = loop {
         match child.wait() {
             Ok(status) => break status,
@@ -537,7 +636,7 @@ mod tests {
         input.push('\n');
         input.push_str(&event("turn.completed", 0));
         input.push('\n');
-        let redactor = run_redactor(&[]).unwrap();
+        let redactor = run_redactor(&[], &[]).unwrap();
         copy_lines(
             input.as_bytes(),
             out,
@@ -569,6 +668,38 @@ mod tests {
     }
 
     #[test]
+    fn the_spec_comes_on_stdin_and_the_prompt_goes_to_the_programs_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RunSpec {
+            program: "/bin/sh".into(),
+            // Prints what arrives on stdin as one JSON event line.
+            args: vec![
+                "-c".into(),
+                r#"printf '{"type":"item.completed","text":"%s"}\n' "$(cat)""#.into(),
+            ],
+            prompt: "-starts with a dash; \"quoted\"".replace('"', "'"),
+            redact_patterns: vec![],
+            explicit_env: vec![],
+            max_log_bytes: u64::MAX,
+        };
+        let wire = serde_json::to_vec(&spec).unwrap();
+        let back = read_spec(wire.as_slice()).unwrap();
+        assert_eq!(back.prompt, spec.prompt);
+        assert_eq!(back.args, spec.args);
+        // A spec cut short (a daemon killed while sending it) is refused, not half-run.
+        let err = read_spec(&wire[..wire.len() / 2]).unwrap_err();
+        assert!(err.contains("incomplete"), "{err}");
+        assert!(!format!("{spec:?}").contains("dash"), "no prompt in Debug");
+
+        assert_eq!(run(dir.path(), back), 0);
+        let events = std::fs::read_to_string(dir.path().join(EVENTS_FILE)).unwrap();
+        assert!(events.contains(&spec.prompt), "{events}");
+        let exit: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(EXIT_FILE)).unwrap()).unwrap();
+        assert_eq!(exit["code"], 0);
+    }
+
+    #[test]
     fn a_failing_log_write_still_drains_the_input() {
         // /dev/full fails every write with ENOSPC.
         let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
@@ -579,7 +710,7 @@ mod tests {
             .map(|i| format!("{{\"type\":\"item.completed\",\"n\":{i}}}\n"))
             .collect::<String>();
         let mut reader = std::io::Cursor::new(input.into_bytes());
-        let redactor = run_redactor(&[]).unwrap();
+        let redactor = run_redactor(&[], &[]).unwrap();
         let err = copy_lines(
             &mut reader,
             full,

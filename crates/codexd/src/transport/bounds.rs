@@ -2,7 +2,7 @@
 //! bound on a frame that is slow but keeps coming versus one that stops.
 
 use super::Limits;
-use super::frame::{Frame, read_frame};
+use super::frame::{Frame, FrameBudget, read_frame};
 use super::outbox::Outbox;
 use serde_json::value::RawValue;
 use std::time::Duration;
@@ -51,6 +51,7 @@ async fn the_outbox_holds_a_byte_budget_until_messages_are_written() {
 #[tokio::test]
 async fn a_huge_frame_that_keeps_coming_is_read_and_one_that_stops_is_stalled() {
     let stall = Duration::from_millis(500);
+    let unlimited = FrameBudget::new(usize::MAX);
     // 8 chunks of 1.2 MiB, 100 ms apart: the whole frame takes longer than one stall
     // period, but every chunk earns the next one.
     let (client, server) = tokio::io::duplex(64 * 1024);
@@ -66,9 +67,15 @@ async fn a_huge_frame_that_keeps_coming_is_read_and_one_that_stops_is_stalled() 
     });
     let mut reader = BufReader::new(server);
     let mut buf = Vec::new();
-    let frame = read_frame(&mut reader, &mut buf, 16 << 20, stall)
-        .await
-        .unwrap();
+    let frame = read_frame(
+        &mut reader,
+        &mut buf,
+        16 << 20,
+        stall,
+        &mut unlimited.charge(),
+    )
+    .await
+    .unwrap();
     assert_eq!(frame, Frame::Line);
     assert_eq!(buf.len(), 8 * 1200 * 1024);
     let _client = sender.await.unwrap();
@@ -78,9 +85,15 @@ async fn a_huge_frame_that_keeps_coming_is_read_and_one_that_stops_is_stalled() 
     client.write_all(b"{\"jsonrpc\":").await.unwrap();
     let mut reader = BufReader::new(server);
     buf.clear();
-    let frame = read_frame(&mut reader, &mut buf, 16 << 20, stall)
-        .await
-        .unwrap();
+    let frame = read_frame(
+        &mut reader,
+        &mut buf,
+        16 << 20,
+        stall,
+        &mut unlimited.charge(),
+    )
+    .await
+    .unwrap();
     assert_eq!(frame, Frame::Stalled);
     drop(client);
 }

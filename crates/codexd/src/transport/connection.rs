@@ -8,15 +8,19 @@
 use super::Limits;
 use super::activity::Activity;
 use super::dispatch::Dispatcher;
-use super::frame::{Frame, read_frame};
+use super::frame::{Frame, FrameBudget, read_frame};
 use super::outbox::{Outbox, write_loop};
+use codexd_api::{ApiError, ErrorKind};
 use interprocess::local_socket::tokio::Stream;
 use jsonrpsee::core::server::{BoundedSubscriptions, ConnectionId, MethodResponse, Methods};
 use jsonrpsee::types::error::ErrorCode;
-use jsonrpsee::types::{ErrorObject, Id};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Id};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, ReadHalf};
+
+/// The line buffer's capacity kept between frames; a larger one is freed.
+const KEPT_LINE_CAPACITY: usize = 64 * 1024;
 
 /// Serves one connection until the peer closes it, stalls, or stays idle too long.
 pub(super) async fn serve_connection(
@@ -24,6 +28,7 @@ pub(super) async fn serve_connection(
     conn_id: ConnectionId,
     methods: Methods,
     limits: &Limits,
+    frames: FrameBudget,
 ) {
     let (recv, send) = tokio::io::split(stream);
     let (tx, rx) = Outbox::new(limits);
@@ -39,8 +44,14 @@ pub(super) async fn serve_connection(
         limits,
     };
     let mut line = Vec::new();
+    let mut charge = frames.charge();
     loop {
+        // A large frame's memory goes back with its budget, not kept for the next one.
+        if line.capacity() > KEPT_LINE_CAPACITY {
+            line = Vec::new();
+        }
         line.clear();
+        charge.release();
         let input = tokio::select! {
             // The writer ends only when the peer stopped taking responses.
             _ = &mut writer => {
@@ -66,6 +77,7 @@ pub(super) async fn serve_connection(
             &mut line,
             limits.max_frame_bytes,
             limits.stall(),
+            &mut charge,
         )
         .await;
         activity.touch();
@@ -81,6 +93,20 @@ pub(super) async fn serve_connection(
                     format!("request line over {} bytes", limits.max_frame_bytes),
                     None::<()>,
                 );
+                let _ = tx
+                    .send(MethodResponse::error(Id::Null, err).into_json())
+                    .await;
+            }
+            Ok(Frame::Overloaded) => {
+                let err: ErrorObjectOwned = ApiError::new(
+                    ErrorKind::Overloaded,
+                    format!(
+                        "codexd holds {} MiB of requests in progress across its connections, \
+                         its limit: this request was dropped; send it again shortly",
+                        frames.limit() / (1024 * 1024)
+                    ),
+                )
+                .into();
                 let _ = tx
                     .send(MethodResponse::error(Id::Null, err).into_json())
                     .await;

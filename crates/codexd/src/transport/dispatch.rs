@@ -8,6 +8,7 @@
 use super::Limits;
 use super::activity::Busy;
 use super::outbox::Outbox;
+use codexd_api::{ApiError, ErrorKind};
 use jsonrpsee::core::server::{
     BoundedSubscriptions, ConnectionId, MethodCallback, MethodResponse, MethodSink, Methods,
     SubscriptionState,
@@ -188,8 +189,31 @@ impl Dispatcher<'_> {
                 ErrorObject::owned(ErrorCode::InvalidRequest.code(), "empty batch", None::<()>);
             return Some(MethodResponse::error(Id::Null, err).into_json());
         }
+        if calls.len() > limits.max_batch_calls {
+            return Some(api_error(
+                ErrorKind::BatchTooLarge,
+                format!(
+                    "a batch of {} calls is over the limit of {} calls per batch; none was run \
+                     (split it into smaller batches)",
+                    calls.len(),
+                    limits.max_batch_calls
+                ),
+            ));
+        }
+        let reply_limit = limits.max_batch_reply_bytes;
+        let total_calls = calls.len();
         let mut responses: Vec<Box<RawValue>> = Vec::new();
-        for call in calls {
+        // The reply's bytes so far: brackets and commas included.
+        let mut reply_bytes = 2usize;
+        for (done, call) in calls.into_iter().enumerate() {
+            if reply_bytes > reply_limit {
+                return Some(reply_too_large(reply_limit, done, total_calls));
+            }
+            // No call may answer more than the reply has room for (jsonrpsee stops
+            // serialising at its limit and answers "response too big" instead).
+            let max_response = limits
+                .max_response_bytes
+                .min(reply_limit.saturating_sub(reply_bytes).max(1));
             let response = match serde_json::from_str::<Request>(call.get()) {
                 Ok(request) => {
                     let Request {
@@ -201,21 +225,31 @@ impl Dispatcher<'_> {
                             MethodResponse::error(id, ErrorObject::from(ErrorCode::MethodNotFound))
                                 .into_json(),
                         ),
-                        Some(MethodCallback::Sync(cb)) => Some(
-                            cb(id, params, limits.max_response_bytes, Default::default())
-                                .into_json(),
-                        ),
-                        Some(MethodCallback::Async(cb)) => Some(
+                        Some(MethodCallback::Sync(cb)) => match checked(
+                            cb(id, params, max_response, Default::default()),
+                            reply_limit,
+                            done,
+                            total_calls,
+                        ) {
+                            Ok(response) => Some(response),
+                            Err(too_large) => return Some(too_large),
+                        },
+                        Some(MethodCallback::Async(cb)) => match checked(
                             cb(
                                 id.into_owned(),
                                 params.into_owned(),
                                 conn_id,
-                                limits.max_response_bytes,
+                                max_response,
                                 Default::default(),
                             )
-                            .await
-                            .into_json(),
-                        ),
+                            .await,
+                            reply_limit,
+                            done,
+                            total_calls,
+                        ) {
+                            Ok(response) => Some(response),
+                            Err(too_large) => return Some(too_large),
+                        },
                         Some(_) => {
                             let err: ErrorObjectOwned = ErrorObject::owned(
                                 ErrorCode::InvalidRequest.code(),
@@ -228,7 +262,13 @@ impl Dispatcher<'_> {
                 }
                 Err(_) => invalid_request_response(call.get()),
             };
-            responses.extend(response);
+            if let Some(response) = response {
+                reply_bytes += response.get().len() + 1;
+                responses.push(response);
+            }
+        }
+        if reply_bytes > reply_limit {
+            return Some(reply_too_large(reply_limit, total_calls, total_calls));
         }
         if responses.is_empty() {
             return None;
@@ -242,6 +282,43 @@ impl Dispatcher<'_> {
                 .join(",")
         );
         RawValue::from_string(joined).ok()
+    }
+}
+
+/// A typed API error for the whole line (id null).
+fn api_error(kind: ErrorKind, message: String) -> Box<RawValue> {
+    let err: ErrorObjectOwned = ApiError::new(kind, message).into();
+    MethodResponse::error(Id::Null, err).into_json()
+}
+
+/// The error that replaces a batch's reply over `limit` bytes, after `done` of `total`
+/// calls were run.
+fn reply_too_large(limit: usize, done: usize, total: usize) -> Box<RawValue> {
+    api_error(
+        ErrorKind::ReplyTooLarge,
+        format!(
+            "the batch's reply is over the limit of {limit} bytes per reply; {done} of its \
+             {total} calls were run, the rest were not (send fewer calls per batch, or ask for \
+             less: smaller pages, shorter reads)"
+        ),
+    )
+}
+
+/// A batch call's response, or (as `Err`, to end the batch) the reply-too-large error when
+/// jsonrpsee cut the response at the room the reply had left.
+fn checked(
+    response: MethodResponse,
+    limit: usize,
+    done: usize,
+    total: usize,
+) -> Result<Box<RawValue>, Box<RawValue>> {
+    let oversized = response
+        .as_error_code()
+        .is_some_and(|code| code == jsonrpsee::types::error::OVERSIZED_RESPONSE_CODE);
+    if oversized {
+        Err(reply_too_large(limit, done + 1, total))
+    } else {
+        Ok(response.into_json())
     }
 }
 

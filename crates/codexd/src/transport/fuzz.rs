@@ -11,7 +11,7 @@
 use super::Limits;
 use super::activity::Activity;
 use super::dispatch::Dispatcher;
-use super::frame::{Frame, read_frame};
+use super::frame::{Frame, FrameBudget, read_frame};
 use super::outbox::Outbox;
 use jsonrpsee::core::server::{BoundedSubscriptions, ConnectionId, Methods};
 use jsonrpsee::types::ErrorObject;
@@ -32,9 +32,15 @@ fn decode(input: &[u8], capacity: usize, max: usize) -> Vec<(Frame, Vec<u8>)> {
         let mut frames = Vec::new();
         loop {
             let mut buf = Vec::new();
-            let frame = read_frame(&mut reader, &mut buf, max, Duration::from_secs(60))
-                .await
-                .expect("read");
+            let frame = read_frame(
+                &mut reader,
+                &mut buf,
+                max,
+                Duration::from_secs(60),
+                &mut FrameBudget::new(usize::MAX).charge(),
+            )
+            .await
+            .expect("read");
             if frame == Frame::Eof {
                 return frames;
             }

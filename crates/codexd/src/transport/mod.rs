@@ -8,7 +8,10 @@
 //! Bounds on what a peer can hold: connections are capped; a connection with nothing in
 //! flight (no call, no subscription) is closed after the idle timeout; a frame must keep
 //! arriving (each stall timeout, or each MiB, whichever is later) and a response must be
-//! taken by the peer within the stall timeout.
+//! taken by the peer within the stall timeout. Memory: a batch holds at most
+//! `max_batch_calls` calls and its reply at most `max_batch_reply_bytes`; the frames in
+//! progress on all connections together hold at most `max_frames_bytes` (a frame past it is
+//! answered `overloaded`, its line skipped, and the connection goes on).
 //!
 //! This file accepts connections ([`serve`]) and turns away what it must: peers of another
 //! user, and any beyond the connection cap. The rest follows one connection down:
@@ -28,6 +31,8 @@ mod outbox;
 mod bounds;
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod memory;
 
 use connection::serve_connection;
 use interprocess::local_socket::tokio::{Listener, Stream};
@@ -62,6 +67,14 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A started frame must be complete, and a response written, within this long.
     pub stall_timeout: Duration,
+    /// Most calls in one batch; a larger batch gets one `batch_too_large` error.
+    pub max_batch_calls: usize,
+    /// Most bytes of a batch's reply; past it the reply is one `reply_too_large` error
+    /// (and the batch's later calls are not run).
+    pub max_batch_reply_bytes: usize,
+    /// Most bytes of request frames in progress across all connections; a frame that would
+    /// pass it gets an `overloaded` error and the rest of its line is skipped.
+    pub max_frames_bytes: usize,
 }
 
 impl Limits {
@@ -84,6 +97,10 @@ impl Default for Limits {
             send_buffer_bytes: 4 * 1024 * 1024,
             idle_timeout: Duration::from_secs(600),
             stall_timeout: Duration::from_secs(30),
+            max_batch_calls: codexd_api::MAX_BATCH_CALLS,
+            // The outbox's byte budget: a batch's reply never makes a peer hold more.
+            max_batch_reply_bytes: 4 * 1024 * 1024,
+            max_frames_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -98,6 +115,7 @@ pub async fn serve(
     let uid = codexd_api::paths::current_uid();
     let next_id = AtomicUsize::new(1);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let frames = frame::FrameBudget::new(limits.max_frames_bytes);
     let limits = Arc::new(limits);
     tokio::pin!(shutdown);
     loop {
@@ -130,8 +148,9 @@ pub async fn serve(
         let conn_id = ConnectionId(next_id.fetch_add(1, Ordering::Relaxed));
         let methods = methods.clone();
         let limits = limits.clone();
+        let frames = frames.clone();
         tokio::spawn(async move {
-            serve_connection(stream, conn_id, methods, &limits).await;
+            serve_connection(stream, conn_id, methods, &limits, frames).await;
             drop(permit);
         });
     }
