@@ -5,6 +5,8 @@
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 mod install;
 
+pub use install::service_files;
+
 use crate::cmd::print_json;
 use crate::{CmdResult, Ctx, Failure, out};
 use codexd_client::{Client, ClientError};

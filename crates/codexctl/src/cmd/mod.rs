@@ -3,6 +3,7 @@
 mod cancel;
 mod completions;
 mod daemon;
+mod doctor;
 mod list;
 mod logs;
 mod prune;
@@ -10,6 +11,7 @@ mod result;
 mod resume;
 mod show;
 mod start;
+mod statusline;
 mod wait;
 
 use crate::{CmdResult, Ctx, Failure};
@@ -45,6 +47,12 @@ pub enum Command {
     Completions(completions::Args),
     /// Print the man page (roff), e.g. `codexctl man > ~/.local/share/man/man1/codexctl.1`.
     Man,
+    /// Check the set-up: codex and its login, the daemon, permissions, the service, Claude
+    /// Code; each check ok/warn/fail with its fix; exit 1 when one fails.
+    Doctor(doctor::Args),
+    /// One short line for a Claude Code status line: running, queued and unread tasks of
+    /// the session or project (reads Claude Code's status-line JSON on stdin).
+    Statusline(statusline::Args),
 }
 
 /// Runs a subcommand.
@@ -62,6 +70,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Daemon(command) => daemon::run(ctx, command).await,
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
+        Command::Doctor(args) => doctor::run(ctx, args).await,
+        Command::Statusline(args) => statusline::run(ctx, args).await,
     }
 }
 

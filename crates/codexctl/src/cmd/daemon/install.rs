@@ -193,6 +193,19 @@ pub async fn install(ctx: &Ctx, args: InstallArgs) -> CmdResult {
     Ok(())
 }
 
+/// Every service file `install` may write for this user (systemd units and the launchd
+/// agent), whether or not it exists.
+pub fn service_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match unit_dir() {
+        Ok(dir) => SYSTEMD_UNITS.iter().map(|u| dir.join(u)).collect(),
+        Err(_) => Vec::new(),
+    };
+    if let Ok(dir) = agents_dir() {
+        files.push(dir.join(format!("{LAUNCHD_LABEL}.plist")));
+    }
+    files
+}
+
 /// Stops and disables the service (unless `--no-stop`) and removes its files.
 pub fn uninstall(args: UninstallArgs) -> CmdResult {
     let manager = args.manager.unwrap_or_else(Manager::native);
