@@ -1073,3 +1073,55 @@ async fn a_wait_in_flight_survives_a_daemon_restart() {
         "the wait reconnected:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_start_takes_the_config_files_client_defaults_below_its_arguments() {
+    let env = env_with(vec![Scenario::new(
+        "[mcp-defaults]",
+        vec![Step::message("ok")],
+    )]);
+    let config = env.root.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[client]\nsandbox = \"workspace-write\"\nmodel = \"{MOCK_MODEL}\"\n"),
+    )
+    .unwrap();
+    let shim = Shim::start_with(
+        &env,
+        ShimOptions {
+            roots: vec![env.work.clone()],
+            cwd: env.root.path(),
+            args: vec!["--no-autostart".into()],
+            env: vec![("CODEXD_CONFIG", config.clone())],
+        },
+    )
+    .await;
+    // No sandbox or model in the arguments: both come from [client].
+    let started = ok(&shim
+        .call(
+            "codex_start",
+            json!({
+                "prompt": "[mcp-defaults] go",
+                "config": mock_config_overrides(&env.server.base_url()),
+            }),
+        )
+        .await);
+    let id = started["task_id"].as_str().expect("id").to_string();
+    let task = env.show(&id);
+    assert_eq!(task["sandbox"], "workspace-write", "{task}");
+    assert_eq!(task["model"], MOCK_MODEL);
+    // An argument wins over the file.
+    let started = ok(&shim
+        .call(
+            "codex_start",
+            json!({
+                "prompt": "[mcp-defaults] again",
+                "sandbox": "read-only",
+                "config": mock_config_overrides(&env.server.base_url()),
+            }),
+        )
+        .await);
+    let task = env.show(started["task_id"].as_str().expect("id"));
+    assert_eq!(task["sandbox"], "read-only");
+    wait_done(&shim, &[&id]).await;
+}

@@ -102,13 +102,22 @@ impl CodexServer {
         };
         let dir = cwd::resolve(args.cwd.as_deref(), &bases)?;
         let (env, env_remove) = codexd_client::forwarded_env();
+        // Tool arguments win over the config file's [client] defaults.
+        let defaults = codexd_client::config::client_defaults()
+            .map_err(|e| ToolError::Invalid(e.to_string()))?;
         let client = self.client().await?;
         let task = client
             .start(StartRequest {
                 prompt: args.prompt,
                 cwd: dir.dir,
-                sandbox: args.sandbox.map(|s| s.as_str().to_string()),
-                model: args.model.filter(|m| !m.trim().is_empty()),
+                sandbox: args
+                    .sandbox
+                    .map(|s| s.as_str().to_string())
+                    .or(defaults.sandbox),
+                model: args
+                    .model
+                    .filter(|m| !m.trim().is_empty())
+                    .or(defaults.model),
                 config: args.config,
                 env,
                 env_remove,
