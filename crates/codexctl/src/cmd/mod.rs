@@ -89,8 +89,8 @@ pub struct RunFlags {
     /// the request stores names only, and a value of 6 or more characters is redacted
     /// from everything codex prints. PATH, VIRTUAL_ENV, CODEX_HOME, OPENAI_API_KEY,
     /// CODEX_API_KEY, proxies and CA settings are forwarded from this shell by default
-    /// (README: "The environment of a run"); PATH, VIRTUAL_ENV and CODEX_HOME are
-    /// redacted only if they look secret.
+    /// (README: "The environment of a run"); of those, the ones that hold no secret (paths,
+    /// endpoints, NO_PROXY, CA files) are redacted only if they look secret.
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
     /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it.

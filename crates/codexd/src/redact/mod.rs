@@ -81,7 +81,7 @@ use rules::{
     env_value_can_be_secret, explicit_env_value_can_be_secret, private_key_footer,
     private_key_header, private_key_pattern, specific_patterns,
 };
-pub use rules::{MIN_EXPLICIT_ENV_CHARS, PATH_LIKE_ENV};
+pub use rules::{MIN_EXPLICIT_ENV_CHARS, PUBLIC_FORWARDED_ENV};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -110,13 +110,13 @@ impl fmt::Debug for RedactConfig {
 
 /// The variables of a request's environment whose values are redacted whatever their names
 /// ([`Redactor::with_env`]): every one but the path-like defaults a client forwards
-/// ([`PATH_LIKE_ENV`]: PATH, VIRTUAL_ENV, CODEX_HOME). The request does not tell explicit
+/// ([`PUBLIC_FORWARDED_ENV`]: PATH, VIRTUAL_ENV, CODEX_HOME, endpoints, CA files). The request does not tell explicit
 /// `--env` values from forwarded ones, so forwarded keys and proxies are covered too.
 pub fn explicit_env<'a>(
     set: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Vec<(String, String)> {
     set.into_iter()
-        .filter(|(name, _)| !PATH_LIKE_ENV.contains(&name.as_str()))
+        .filter(|(name, _)| !PUBLIC_FORWARDED_ENV.contains(&name.as_str()))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect()
 }

@@ -219,11 +219,24 @@ pub(super) fn env_name_is_secret(name: &str) -> bool {
     ENV_SECRET_SUFFIXES.iter().any(|s| upper.ends_with(s))
 }
 
-/// The variables a client forwards by default that hold paths, not secrets: they appear
-/// in much of what codex prints, so they are only redacted when they look secret. The rest
-/// of the client's forwarded list (`codexd_client::FORWARDED_ENV`: API keys, proxies, CA
-/// settings) is redacted like explicit `--env` values.
-pub const PATH_LIKE_ENV: [&str; 3] = ["PATH", "VIRTUAL_ENV", "CODEX_HOME"];
+/// The variables a client forwards by default that hold no secret (paths, endpoints,
+/// proxy exceptions, CA files): they appear in much of what codex prints, so they are only
+/// redacted when they look secret. The rest of the client's forwarded list
+/// (`codexd_client::FORWARDED_ENV`: API keys, and proxy URLs, which may carry a password)
+/// is redacted like explicit `--env` values.
+pub const PUBLIC_FORWARDED_ENV: [&str; 11] = [
+    "PATH",
+    "VIRTUAL_ENV",
+    "CODEX_HOME",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CODEX_CA_CERTIFICATE",
+];
 
 /// The shortest value of an explicitly set variable that is redacted: shorter ones (`1`,
 /// `true`, `dev`) would be found all over ordinary output and say little.
