@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// A daemon whose codex is a script: a prompt `gate:NAME ...` reports a running command
+/// A daemon whose codex is a script (reading its prompt as the real one does: the last
+/// argument, or stdin when that is `-`): a prompt `gate:NAME ...` reports a running command
 /// `wait-for-gate-NAME-to-open-before-answering` and ends once `<gates>/NAME` exists;
 /// any other prompt ends at once. Every run answers `answer for NAME`.
 struct Cli {
@@ -75,6 +76,8 @@ fn fake_codex(gates: &Path) -> String {
         r#"#!/bin/sh
 set -f
 for arg; do prompt=$arg; done
+# As the real codex: `-` means the prompt comes on stdin (codexd sends it there).
+[ "$prompt" = - ] && prompt=$(cat)
 set -- $prompt
 name=${{1#gate:}}
 echo '{{"type":"thread.started","thread_id":"fake-thread"}}'
