@@ -3,6 +3,7 @@
 mod cancel;
 mod completions;
 mod daemon;
+mod hook;
 mod list;
 mod logs;
 mod prune;
@@ -45,6 +46,9 @@ pub enum Command {
     Completions(completions::Args),
     /// Print the man page (roff), e.g. `codexctl man > ~/.local/share/man/man1/codexctl.1`.
     Man,
+    /// Claude Code hooks (the codexd plugin): read the hook's JSON on stdin, print its
+    /// output; never start a daemon, at most 2 s, nothing printed on failure.
+    Hook(hook::Args),
 }
 
 /// Runs a subcommand.
@@ -62,6 +66,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Daemon(command) => daemon::run(ctx, command).await,
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
+        Command::Hook(args) => hook::run(ctx, args).await,
     }
 }
 
