@@ -199,9 +199,14 @@ impl Request {
         results
     }
 
-    /// The tool result in the last message, if the last message carries one.
+    /// The tool result in the last message, if the last message carries one (system-role
+    /// messages that Claude Code appends after it, e.g. reminders, are skipped).
     pub fn last_tool_result(&self) -> Option<ToolResult> {
-        let last = self.messages().last()?;
+        let last = self
+            .messages()
+            .iter()
+            .rev()
+            .find(|m| m["role"] != "system")?;
         let ids: Vec<&str> = last["content"]
             .as_array()?
             .iter()

@@ -168,7 +168,7 @@ fn delegating_model(codex_url: String, cwd: String) -> impl Fn(&Request) -> Turn
         let started = request
             .tool_results()
             .into_iter()
-            .find(|r| r.name.ends_with("__codex_start"))
+            .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
             .and_then(|r| r.json())
             .and_then(|v| v["task_id"].as_str().map(str::to_string));
         match request.last_tool_result() {
@@ -442,4 +442,177 @@ fn session_start_and_prompt_hooks_name_unread_tasks_and_stop_has_them_read() {
         .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// A tmux server of its own (its own socket), killed on drop.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket);
+        cmd
+    }
+
+    fn pane(&self) -> String {
+        let out = output(self.cmd().args(["capture-pane", "-p", "-t", "cc"]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+#[test]
+fn an_interactive_session_is_told_when_its_task_ends_without_user_input() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is needed (apt-get install tmux; .ci/run installs it)");
+    }
+    let server = MockModelServer::start_blocking(vec![Scenario::new(
+        "[bg]",
+        vec![
+            Step::shell("sleep 3; echo bg-done"),
+            Step::message("BG-RESULT-7: done in the background"),
+        ],
+    )])
+    .expect("model server");
+    let mut env = TestEnv::new(server).expect("test env");
+    env.start_daemon(&[]).unwrap();
+    let codex_url = env.server.base_url();
+    let cwd = env.work.to_string_lossy().into_owned();
+    let api = AnthropicServer::start(move |request: &Request| {
+        if !request.is_conversation() {
+            return Turn::text("Delegation");
+        }
+        let started = request
+            .tool_results()
+            .into_iter()
+            .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
+            .and_then(|r| r.json())
+            .and_then(|v| v["task_id"].as_str().map(str::to_string));
+        let last = request.last_user_text();
+        let start_failed = request
+            .last_tool_result()
+            .is_some_and(|r| r.is_error && r.name.ends_with("__codex_start"));
+        if start_failed {
+            // Interactive Claude Code connects MCP servers in the background: its first
+            // request may come before the plugin's tools exist ("No such tool available").
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        match (
+            request.last_tool_result().filter(|_| !start_failed),
+            started,
+        ) {
+            (None, None) => Turn::tool(
+                tool("codex_start"),
+                json!({"prompt": "[bg] the background job", "cwd": cwd,
+                       "sandbox": "workspace-write", "model": MOCK_MODEL,
+                       "config": mock_config_overrides(&codex_url)}),
+            ),
+            (Some(r), Some(id)) if r.name.ends_with("__codex_start") => Turn::tool(
+                "Bash",
+                json!({"command": format!("codexctl wait {id}"), "run_in_background": true,
+                       "description": "Wait for the Codex task"}),
+            ),
+            (Some(r), _) if r.name == "Bash" => Turn::text("Codex runs; I will be told."),
+            (None, Some(id)) if last.contains("task-notification") => {
+                Turn::tool(tool("codex_result"), json!({"task_id": id}))
+            }
+            (Some(r), _) if r.name.ends_with("__codex_result") => {
+                let answer = if r.text.contains("BG-RESULT-7") {
+                    "BG-RESULT-7"
+                } else {
+                    "no result"
+                };
+                Turn::text(format!("INTERACTIVE-DONE {answer}"))
+            }
+            _ => Turn::text("Noted."),
+        }
+    })
+    .unwrap();
+    let mut allow = all_codex_tools();
+    allow.push("Bash(codexctl wait *)".into());
+    let allow: Vec<&str> = allow.iter().map(String::as_str).collect();
+    let mut home = ClaudeHome::new(&env.work, &api.base_url(), &allow).unwrap();
+    home.env = vec![
+        ("CODEXD_SOCKET".into(), env.socket.to_string_lossy().into()),
+        ("CODEX_HOME".into(), env.codex_home.to_string_lossy().into()),
+    ];
+    let tmux = Tmux {
+        socket: env.root.path().join("tmux.sock"),
+    };
+    // The tmux server starts with claude's environment.
+    let claude = home.command();
+    let mut start = tmux.cmd();
+    start
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "cc",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            "-c",
+        ])
+        .arg(&env.work)
+        .env_clear()
+        .envs(claude.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("TERM", "xterm-256color")
+        .arg(claude.get_program())
+        .arg("--plugin-dir")
+        .arg(plugin_dir());
+    let out = output(&mut start);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ready = codexd_tests::daemon::eventually(Duration::from_secs(30), || {
+        tmux.pane().contains("? for shortcuts")
+    });
+    assert!(ready, "claude's prompt shows:\n{}", tmux.pane());
+    let send = |keys: &[&str]| {
+        let out = output(tmux.cmd().args(["send-keys", "-t", "cc"]).args(keys));
+        assert!(out.status.success());
+    };
+    send(&["-l", "Delegate the background job to Codex."]);
+    send(&["Enter"]);
+
+    // No more input: the background wait ends, Claude Code starts a request by itself, the
+    // model reads the result.
+    let done = codexd_tests::daemon::eventually(Duration::from_secs(60), || {
+        tmux.pane().contains("INTERACTIVE-DONE")
+    });
+    let conversation = api.conversation();
+    assert!(
+        done,
+        "the result was read without input:\n{}\nrequests: {}",
+        tmux.pane(),
+        conversation.len()
+    );
+    assert!(tmux.pane().contains("BG-RESULT-7"), "{}", tmux.pane());
+    let notified = conversation
+        .iter()
+        .find(|r| r.last_user_text().contains("<task-notification>"))
+        .expect("a task notification request");
+    assert!(notified.last_user_text().contains("completed"));
+    let session = conversation[0]
+        .header("x-claude-code-session-id")
+        .unwrap()
+        .to_string();
+    let page: Value =
+        serde_json::from_slice(&env.ctl(&["list", "--json", "--session", &session]).stdout)
+            .unwrap();
+    assert_eq!(page["tasks"][0]["state"], "succeeded", "{page}");
+    assert!(page["tasks"][0]["result_read_at"].is_string(), "{page}");
+    // Interactive Stop policy: a background `codexctl wait` runs for the task (the hook sees
+    // it in `background_tasks`), so the stop is not blocked at all.
+    let reminders = conversation
+        .iter()
+        .filter(|r| r.last_user_text().contains("Stop hook feedback"))
+        .count();
+    assert_eq!(reminders, 0, "no reminder while a background wait runs");
 }

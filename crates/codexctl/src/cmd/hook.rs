@@ -67,6 +67,47 @@ pub struct HookInput {
     /// True when a Stop hook already blocked this stop.
     #[serde(default)]
     pub stop_hook_active: bool,
+    /// Stop: the session's background tasks (Claude Code 2.1.197 sends
+    /// `{"id", "type": "shell", "status": "running", "description", "command"}`).
+    #[serde(default)]
+    pub background_tasks: Vec<BackgroundTask>,
+}
+
+/// One of the session's background tasks, as a Stop hook sees it.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct BackgroundTask {
+    /// `running`, `completed`, ...
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The shell command, for `shell` tasks.
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+/// The ids among `active` that a running background shell waits for (`codexctl … wait ID`):
+/// the session will be told when they end.
+pub fn watched_ids(background: &[BackgroundTask], active: &[Task]) -> BTreeSet<String> {
+    let mut watched = BTreeSet::new();
+    for task in background {
+        if task.status.as_deref().is_some_and(|s| s != "running") {
+            continue;
+        }
+        let Some(command) = task.command.as_deref() else {
+            continue;
+        };
+        let words: Vec<&str> = command
+            .split(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == ';')
+            .collect();
+        if !words.iter().any(|w| w.ends_with("codexctl")) || !words.contains(&"wait") {
+            continue;
+        }
+        for t in active {
+            if words.contains(&t.id.as_str()) {
+                watched.insert(t.id.to_string());
+            }
+        }
+    }
+    watched
 }
 
 /// What a hook keeps per session between calls (`hooks/<session>.json`).
@@ -155,9 +196,11 @@ async fn handle(
             let path = state_path(socket, session);
             let mut state = load_state(&path);
             let before = state.clone();
+            let watched = watched_ids(&input.background_tasks, &active);
             let reason = stop_decision(
                 &active,
                 &unread,
+                &watched,
                 input.stop_hook_active,
                 headless,
                 &mut state,
@@ -358,10 +401,12 @@ pub fn prompt_context(unread: &[Task], state: &mut SessionState) -> Option<Strin
 ///   without it starts a new count), then let it stop.
 /// - Interactive: a reminder, once per task: block once naming the tasks not reminded of
 ///   yet (running ones: a background `codexctl wait ID` tells you when it ends; unread ones:
-///   read them with `codex_result`). A task already reminded of never blocks again.
+///   read them with `codex_result`). A task already reminded of never blocks again, nor does
+///   a running one that a background `codexctl wait` (in `watched`) already waits for.
 pub fn stop_decision(
     active: &[Task],
     unread: &[Task],
+    watched: &BTreeSet<String>,
     stop_hook_active: bool,
     headless: bool,
     state: &mut SessionState,
@@ -380,7 +425,11 @@ pub fn stop_decision(
         (active.iter().collect(), unread.iter().collect())
     } else {
         let fresh = |t: &&Task| !state.reminded.contains(t.id.as_str());
-        let active: Vec<&Task> = active.iter().filter(fresh).collect();
+        let active: Vec<&Task> = active
+            .iter()
+            .filter(fresh)
+            .filter(|t| !watched.contains(t.id.as_str()))
+            .collect();
         let unread: Vec<&Task> = unread.iter().filter(fresh).collect();
         if active.is_empty() && unread.is_empty() {
             return None;
@@ -492,53 +541,102 @@ mod tests {
 
     #[test]
     fn headless_stops_are_blocked_while_tasks_run_at_most_max_times_in_a_row() {
+        let none = BTreeSet::new();
         let mut state = SessionState::default();
         let running = [task("aaaaaaaa", TaskState::Running)];
-        let reason = stop_decision(&running, &[], false, true, &mut state).unwrap();
+        let reason = stop_decision(&running, &[], &none, false, true, &mut state).unwrap();
         assert!(reason.contains("codex_wait"), "{reason}");
         assert!(reason.contains("[\"aaaaaaaa\"]"), "{reason}");
         assert!(reason.contains("codex_result"), "{reason}");
         for _ in 1..MAX_HEADLESS_BLOCKS {
-            assert!(stop_decision(&running, &[], true, true, &mut state).is_some());
+            assert!(stop_decision(&running, &[], &none, true, true, &mut state).is_some());
         }
         assert_eq!(state.consecutive_blocks, MAX_HEADLESS_BLOCKS);
         assert_eq!(
-            stop_decision(&running, &[], true, true, &mut state),
+            stop_decision(&running, &[], &none, true, true, &mut state),
             None,
             "never more than MAX_HEADLESS_BLOCKS in a row"
         );
         // A new stop (not stop_hook_active) starts counting again.
-        assert!(stop_decision(&running, &[], false, true, &mut state).is_some());
+        assert!(stop_decision(&running, &[], &none, false, true, &mut state).is_some());
         assert_eq!(state.consecutive_blocks, 1);
 
         // Ended but unread: read it first.
         let unread = [task("bbbbbbbb", TaskState::Succeeded)];
-        let reason = stop_decision(&[], &unread, true, true, &mut state).unwrap();
+        let reason = stop_decision(&[], &unread, &none, true, true, &mut state).unwrap();
         assert!(reason.contains("bbbbbbbb succeeded"), "{reason}");
         assert!(!reason.contains("codex_wait"), "{reason}");
         assert!(state.announced.contains("bbbbbbbb"));
 
         // Nothing left: stop, and the count is reset.
-        assert_eq!(stop_decision(&[], &[], true, true, &mut state), None);
+        assert_eq!(stop_decision(&[], &[], &none, true, true, &mut state), None);
         assert_eq!(state.consecutive_blocks, 0);
     }
 
     #[test]
     fn interactive_stops_are_reminded_once_per_task() {
+        let none = BTreeSet::new();
         let mut state = SessionState::default();
         let running = [task("aaaaaaaa", TaskState::Running)];
-        let reason = stop_decision(&running, &[], false, false, &mut state).unwrap();
+        let reason = stop_decision(&running, &[], &none, false, false, &mut state).unwrap();
         assert!(reason.contains("codexctl wait"), "{reason}");
         assert!(reason.contains("run_in_background"), "{reason}");
-        assert_eq!(stop_decision(&running, &[], true, false, &mut state), None);
-        assert_eq!(stop_decision(&running, &[], false, false, &mut state), None);
+        assert_eq!(
+            stop_decision(&running, &[], &none, true, false, &mut state),
+            None
+        );
+        assert_eq!(
+            stop_decision(&running, &[], &none, false, false, &mut state),
+            None
+        );
         // The same task, now ended and unread: already reminded of.
         let ended = [task("aaaaaaaa", TaskState::Succeeded)];
-        assert_eq!(stop_decision(&[], &ended, false, false, &mut state), None);
+        assert_eq!(
+            stop_decision(&[], &ended, &none, false, false, &mut state),
+            None
+        );
         // Another one is.
         let other = [task("bbbbbbbb", TaskState::Failed)];
-        let reason = stop_decision(&[], &other, false, false, &mut state).unwrap();
+        let reason = stop_decision(&[], &other, &none, false, false, &mut state).unwrap();
         assert!(reason.contains("bbbbbbbb failed"), "{reason}");
+    }
+
+    #[test]
+    fn a_running_background_wait_means_no_reminder_interactively_but_headless_still_blocks() {
+        let running = [
+            task("aaaaaaaa", TaskState::Running),
+            task("bbbbbbbb", TaskState::Running),
+        ];
+        let input: HookInput = serde_json::from_str(
+            r#"{"stop_hook_active":false,"background_tasks":[
+                {"id":"b7j4dh9op","type":"shell","status":"running",
+                 "description":"Wait for the Codex task","command":"codexctl wait aaaaaaaa"},
+                {"id":"x","type":"shell","status":"completed","command":"codexctl wait bbbbbbbb"},
+                {"id":"y","type":"shell","status":"running","command":"echo bbbbbbbb"}]}"#,
+        )
+        .unwrap();
+        let watched = watched_ids(&input.background_tasks, &running);
+        assert_eq!(watched.iter().collect::<Vec<_>>(), vec!["aaaaaaaa"]);
+        let quoted = [BackgroundTask {
+            status: Some("running".into()),
+            command: Some("'/x/codexctl' --socket '/r/codexd.sock' wait bbbbbbbb".into()),
+        }];
+        assert!(watched_ids(&quoted, &running).contains("bbbbbbbb"));
+
+        let mut state = SessionState::default();
+        let reason = stop_decision(&running, &[], &watched, false, false, &mut state).unwrap();
+        assert!(
+            reason.contains("bbbbbbbb") && !reason.contains("aaaaaaaa"),
+            "{reason}"
+        );
+        let all: BTreeSet<String> = ["aaaaaaaa".to_string(), "bbbbbbbb".to_string()].into();
+        let mut state = SessionState::default();
+        assert_eq!(
+            stop_decision(&running, &[], &all, false, false, &mut state),
+            None
+        );
+        // Headless: `claude -p` kills background shells, so it still blocks.
+        assert!(stop_decision(&running, &[], &all, false, true, &mut state).is_some());
     }
 
     #[test]
