@@ -4,6 +4,7 @@ mod cancel;
 mod completions;
 mod daemon;
 mod doctor;
+mod hook;
 mod list;
 mod logs;
 mod prune;
@@ -53,6 +54,9 @@ pub enum Command {
     /// One short line for a Claude Code status line: running, queued and unread tasks of
     /// the session or project (reads Claude Code's status-line JSON on stdin).
     Statusline(statusline::Args),
+    /// Claude Code hooks (the codexd plugin): read the hook's JSON on stdin, print its
+    /// output; never start a daemon, at most 2 s, nothing printed on failure.
+    Hook(hook::Args),
 }
 
 /// Runs a subcommand.
@@ -72,6 +76,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Man => completions::man(),
         Command::Doctor(args) => doctor::run(ctx, args).await,
         Command::Statusline(args) => statusline::run(ctx, args).await,
+        Command::Hook(args) => hook::run(ctx, args).await,
     }
 }
 
