@@ -16,7 +16,7 @@ pub use codexd_api as api;
 
 use codexd_api::{
     ApiError, CodexdApiClient, ListQuery, LogChunk, LogStream, PruneReply, ResumeRequest,
-    StartRequest, Task, TaskPage, TaskResult, VersionInfo, WaitReply, WatchItem,
+    StartRequest, Task, TaskPage, TaskResult, TaskState, VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::core::client::Subscription;
 use std::collections::BTreeMap;
@@ -261,6 +261,24 @@ impl Client {
             .rpc
             .read_log(id.to_string(), offset, max_bytes, Some(stream))
             .await?)
+    }
+
+    /// The last complete event lines of a running task's log, about `bytes` of them, oldest
+    /// first: what a front end reads to tell what the task is doing now. Empty when the task
+    /// is not running or its log cannot be read (the first line read may start mid-line and
+    /// is then simply not a parsable event).
+    pub async fn recent_events(&self, task: &Task, bytes: u64) -> Vec<String> {
+        if task.state != TaskState::Running {
+            return Vec::new();
+        }
+        let from = task.log_bytes.saturating_sub(bytes);
+        match self
+            .read_log(task.id.as_str(), from, Some(bytes * 2), LogStream::Events)
+            .await
+        {
+            Ok(chunk) => chunk.lines.into_iter().map(|l| l.line).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Subscribes to a task's state changes, and its event lines from `from_offset` when

@@ -3,7 +3,7 @@
 use crate::cmd::print_json;
 use crate::{CmdResult, Ctx};
 use codexd_client::Client;
-use codexd_client::api::{LogStream, Task, TaskState, Timestamp};
+use codexd_client::api::{Task, Timestamp};
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
@@ -43,25 +43,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
 const ACTIVITY_TAIL_BYTES: u64 = 64 * 1024;
 
 /// What a running task is doing now: the last event of its log that tells (`None` when it
-/// is not running or nothing tells). The first line read may start mid-line; it does not
-/// parse and is skipped.
+/// is not running or nothing tells).
 async fn current_activity(client: &Client, task: &Task) -> Option<String> {
-    if task.state != TaskState::Running {
-        return None;
-    }
-    let from = task.log_bytes.saturating_sub(ACTIVITY_TAIL_BYTES);
-    let chunk = client
-        .read_log(
-            task.id.as_str(),
-            from,
-            Some(ACTIVITY_TAIL_BYTES * 2),
-            LogStream::Events,
-        )
+    client
+        .recent_events(task, ACTIVITY_TAIL_BYTES)
         .await
-        .ok()?;
-    chunk
-        .lines
         .iter()
-        .filter_map(|l| crate::render::activity(&l.line))
+        .filter_map(|line| crate::render::activity(line))
         .next_back()
 }

@@ -21,7 +21,7 @@ use crate::error::ToolError;
 use crate::server::CodexServer;
 use crate::view::StateName;
 use codexd_client::Client;
-use codexd_client::api::{LogStream, Task, TaskState};
+use codexd_client::api::{Task, TaskState};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -123,23 +123,11 @@ fn started(server: &CodexServer, task: Task, cwd_chosen: String) -> Result<Start
 /// What a running task is doing now, from the end of its event log; `None` when it is not
 /// running or nothing tells.
 async fn current_activity(client: &Client, task: &Task) -> Option<String> {
-    if task.state != TaskState::Running {
-        return None;
-    }
-    let from = task.log_bytes.saturating_sub(ACTIVITY_TAIL_BYTES);
-    let chunk = client
-        .read_log(
-            task.id.as_str(),
-            from,
-            Some(ACTIVITY_TAIL_BYTES * 2),
-            LogStream::Events,
-        )
+    client
+        .recent_events(task, ACTIVITY_TAIL_BYTES)
         .await
-        .ok()?;
-    chunk
-        .lines
         .iter()
-        .filter_map(|l| activity(&l.line, &task.cwd))
+        .filter_map(|line| activity(line, &task.cwd))
         .next_back()
 }
 
