@@ -4,6 +4,7 @@ use super::{StartReply, WAIT_FOR_THREAD_MS, check_config, check_prompt, started,
 use crate::cwd;
 use crate::error::ToolError;
 use crate::server::CodexServer;
+use codexd_client::Client;
 use codexd_client::api::StartRequest;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
@@ -102,9 +103,10 @@ impl CodexServer {
         };
         let dir = cwd::resolve(args.cwd.as_deref(), &bases)?;
         let (env, env_remove) = codexd_client::forwarded_env();
-        let client = self.client().await?;
-        let task = client
-            .start(StartRequest {
+        // With an idempotency key, retried once on a lost connection (never run twice).
+        let task = Client::start_keyed(
+            &self.connect,
+            StartRequest {
                 prompt: args.prompt,
                 cwd: dir.dir,
                 sandbox: args.sandbox.map(|s| s.as_str().to_string()),
@@ -116,8 +118,10 @@ impl CodexServer {
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: args.labels,
                 session_id: codexd_client::session_from_env(),
-            })
-            .await?;
+                request_id: None,
+            },
+        )
+        .await?;
         tracing::info!(task = %task.id, state = %task.state, "started");
         started(self, task, dir.how).map(Json)
     }
