@@ -34,6 +34,11 @@ pub struct StartRequest {
     /// The Claude Code session starting the task (`CLAUDE_CODE_SESSION_ID`), to find its
     /// tasks later (1–128 characters: letters, digits, `-`, `_`, `.`).
     pub session_id: Option<String>,
+    /// Idempotency key chosen by the client (1–64 characters: letters, digits, `-`, `_`,
+    /// `.`, `:`): a start repeated with the same key returns the task the first one created
+    /// (whatever its other parameters) instead of starting another, for as long as that
+    /// task exists. Clients retry a call that lost its connection with the same key.
+    pub request_id: Option<String>,
 }
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
@@ -60,6 +65,8 @@ pub struct ResumeRequest {
     pub labels: Vec<String>,
     /// As in [`StartRequest::session_id`] (not inherited from the parent).
     pub session_id: Option<String>,
+    /// As in [`StartRequest::request_id`] (one key space for starts and resumes).
+    pub request_id: Option<String>,
 }
 
 /// Page size of `codexd_list` when `limit` is absent.

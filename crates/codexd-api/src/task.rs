@@ -230,6 +230,9 @@ pub struct Task {
     /// `CLAUDE_CODE_SESSION_ID`), if any.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// The idempotency key the task was started with (`request_id`), if any.
+    #[serde(default)]
+    pub request_id: Option<String>,
     /// When the task's result was first read (`result`) after it ended; null while unread.
     #[serde(default)]
     pub result_read_at: Option<Timestamp>,
@@ -244,7 +247,8 @@ pub struct Task {
     /// The signal that killed codex, if one did.
     pub exit_signal: Option<i32>,
     /// Why the task did not succeed: codex's own message on `turn.failed`, or the reason for
-    /// `cancelled`, `timed_out`, `interrupted` and start failures.
+    /// `cancelled`, `timed_out`, `interrupted` and start failures. On a `succeeded` task: what
+    /// codexd could not record (its exit status, a side file lost to a rebuild).
     pub error: Option<String>,
     /// The last `agent_message` codex sent (its final answer once the task ended).
     pub final_message: Option<String>,

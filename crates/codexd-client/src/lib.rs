@@ -178,6 +178,52 @@ impl Client {
         }
     }
 
+    /// Starts a task with an idempotency key (`request_id`: the request's own, else a fresh
+    /// one), connecting first (see [`Client::connect_or_start`]). If the connection fails
+    /// during the call, the start is sent once more, over a new connection, with the same
+    /// key: the daemon returns the task the first one created, if it did, so a start whose
+    /// reply was lost is never run twice.
+    pub async fn start_keyed(
+        options: &ConnectOptions,
+        mut request: StartRequest,
+    ) -> Result<Task, ClientError> {
+        request.request_id.get_or_insert_with(new_request_id);
+        match Client::connect_or_start(options)
+            .await?
+            .start(request.clone())
+            .await
+        {
+            Err(e) if e.is_disconnect() => {
+                Client::connect_or_start(options)
+                    .await?
+                    .start(request)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// As [`Client::start_keyed`], for a resume.
+    pub async fn resume_keyed(
+        options: &ConnectOptions,
+        mut request: ResumeRequest,
+    ) -> Result<Task, ClientError> {
+        request.request_id.get_or_insert_with(new_request_id);
+        match Client::connect_or_start(options)
+            .await?
+            .resume(request.clone())
+            .await
+        {
+            Err(e) if e.is_disconnect() => {
+                Client::connect_or_start(options)
+                    .await?
+                    .resume(request)
+                    .await
+            }
+            other => other,
+        }
+    }
+
     /// The socket this client is connected to.
     pub fn socket(&self) -> &Path {
         &self.socket
@@ -356,4 +402,26 @@ pub fn forwarded_env() -> (BTreeMap<String, String>, Vec<String>) {
         }
     }
     (set, remove)
+}
+
+/// A fresh idempotency key for a start or resume: 32 hex digits, random (std's per-process
+/// random hash keys), the time and the process id mixed in.
+pub fn new_request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let half = |salt: u64| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(salt);
+        hasher.write_u64(nanos);
+        hasher.write_u64(count);
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(1), half(2))
 }

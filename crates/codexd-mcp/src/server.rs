@@ -27,7 +27,7 @@ thread. Tasks live in the daemon: they survive restarts of this server and of th
 /// The codexd MCP server.
 #[derive(Clone)]
 pub struct CodexServer {
-    connect: ConnectOptions,
+    pub(crate) connect: ConnectOptions,
     codexctl: Codexctl,
     tool_router: ToolRouter<CodexServer>,
 }

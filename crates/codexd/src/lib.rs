@@ -56,6 +56,7 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
     files::private_dir(&config.tasks_root())?;
     let (registry, rebuild_all) = open_registry(&config)?;
     files::private_dir(&config.registry_path())?;
+    remove_old_broken_registries(&config.state_dir);
     // The ring holds whole event lines (up to megabytes each); a subscriber that falls
     // further behind re-reads from the files, so a short ring bounds memory, not data.
     let hub = hub::Hub::new(256);
@@ -83,7 +84,9 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
         .recover()
         .await
         .context("settle tasks left by an earlier daemon")?;
-    supervisor.clean_pruned_leftovers();
+    // Before serving: no start is in progress, so a directory without a request is
+    // abandoned.
+    supervisor.clean_leftovers();
     if let Some(retention) = config.retention {
         let pruner = supervisor.clone();
         tokio::spawn(async move {
@@ -180,13 +183,77 @@ fn open_registry(config: &Config) -> anyhow::Result<(registry::Registry, bool)> 
     let failure = match registry::Registry::open(&path) {
         Ok(registry) => match registry.check() {
             Ok(_) => return Ok((registry, !existed)),
-            Err(e) => e.to_string(),
+            Err(e) => e,
         },
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
+    // A full or read-only disk is not corruption: the registry stays where it is. sled 0.34
+    // cannot open a database read-only (opening writes), so the daemon does not serve.
+    if let Some(errno) = storage_condition(&failure) {
+        anyhow::bail!(
+            "cannot open the task registry {}: {errno}. This is an I/O condition of the file \
+             system holding {}, not corruption: the registry is not corrupt and was left \
+             where it is. Free some space (or make it writable) and start codexd again",
+            path.display(),
+            config.state_dir.display()
+        );
+    }
+    let failure = failure.to_string();
     tracing::error!("the task registry is unusable: {failure}");
     move_aside(&path, &failure)?;
     Ok((registry::Registry::open(&path)?, true))
+}
+
+/// The OS error of `failure` if it is a full or read-only file system (ENOSPC, EDQUOT,
+/// EROFS), which says nothing about the registry's health.
+fn storage_condition(failure: &registry::RegistryError) -> Option<std::io::Error> {
+    const CONDITIONS: [i32; 3] = [libc::ENOSPC, libc::EDQUOT, libc::EROFS];
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(failure);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && let Some(errno) = io.raw_os_error().filter(|e| CONDITIONS.contains(e))
+        {
+            return Some(std::io::Error::from_raw_os_error(errno));
+        }
+        source = error.source();
+    }
+    // sled sometimes keeps only the text of the OS error.
+    let text = failure.to_string();
+    CONDITIONS
+        .into_iter()
+        .find(|errno| text.contains(&format!("(os error {errno})")))
+        .map(std::io::Error::from_raw_os_error)
+}
+
+/// How many moved-aside registries (`registry.broken-*`) are kept; older ones are removed
+/// at start-up.
+const KEEP_BROKEN_REGISTRIES: usize = 3;
+
+/// Removes all but the newest [`KEEP_BROKEN_REGISTRIES`] moved-aside registries, logging
+/// each one removed.
+fn remove_old_broken_registries(state_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return;
+    };
+    let mut broken: Vec<(u64, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let ms = name.strip_prefix("registry.broken-")?.parse().ok()?;
+            Some((ms, entry.path()))
+        })
+        .collect();
+    broken.sort();
+    let old = broken.len().saturating_sub(KEEP_BROKEN_REGISTRIES);
+    for (_, path) in broken.into_iter().take(old) {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(
+                removed = %path.display(),
+                "removed an old moved-aside registry (the newest {KEEP_BROKEN_REGISTRIES} are kept)"
+            ),
+            Err(e) => tracing::warn!("cannot remove the old registry {}: {e}", path.display()),
+        }
+    }
 }
 
 /// Renames the registry directory to `registry.broken-<unix ms>` beside it.

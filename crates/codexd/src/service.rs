@@ -304,6 +304,27 @@ fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv
 }
 
 /// A Claude Code session id as the API accepts it (Claude Code's are UUIDs).
+/// Longest idempotency key (`request_id`).
+const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// A `request_id` is 1–64 characters: letters, digits, `-`, `_`, `.`, `:`.
+fn validate_request_id(key: Option<&str>) -> Result<(), ApiError> {
+    match key {
+        Some(key)
+            if key.is_empty()
+                || key.len() > MAX_REQUEST_ID_CHARS
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) =>
+        {
+            Err(invalid(format!(
+                "request_id must be 1-{MAX_REQUEST_ID_CHARS} characters (letters, digits, -, _, ., :), got {key:?}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn is_session_id(text: &str) -> bool {
     (1..=128).contains(&text.len())
         && text
@@ -346,6 +367,7 @@ impl CodexdApiServer for Service {
     }
 
     async fn start(&self, request: StartRequest) -> RpcResult<Task> {
+        validate_request_id(request.request_id.as_deref())?;
         let (cwd, mut env) = self.validate_start(&request)?;
         let config = self.supervisor.config();
         let id = self.supervisor.new_task_id()?;
@@ -373,6 +395,7 @@ impl CodexdApiServer for Service {
             parent: None,
             resume_thread: None,
             session_id: request.session_id,
+            request_id: request.request_id,
             created_at: Timestamp::now(),
         };
         let task = self.supervisor.submit(stored, env).await?;
@@ -436,6 +459,15 @@ impl CodexdApiServer for Service {
     ) -> RpcResult<TaskResult> {
         let id = self.resolve(&id)?;
         let mut task = self.load(&id).await?;
+        let dir = TaskDir::new(&self.supervisor.config().tasks_root(), &id);
+        if !dir.path().exists() {
+            return Err(storage(format!(
+                "task {id}'s directory {} is gone (deleted outside codexd?): its result and \
+                 logs are lost; the record (codexctl show) is all that is left",
+                dir.path().display()
+            ))
+            .into());
+        }
         // The read time is a convenience: a full or read-only disk must not stop the read.
         if task.is_unread()
             && !peek.unwrap_or(false)
@@ -460,6 +492,7 @@ impl CodexdApiServer for Service {
     }
 
     async fn resume(&self, request: ResumeRequest) -> RpcResult<Task> {
+        validate_request_id(request.request_id.as_deref())?;
         let parent_id = self.resolve(&request.task)?;
         let parent = self.load(&parent_id).await?;
         if !parent.state.is_terminal() {
@@ -524,6 +557,7 @@ impl CodexdApiServer for Service {
             parent: Some(parent_id),
             resume_thread: Some(thread_id),
             session_id: request.session_id,
+            request_id: request.request_id,
             created_at: Timestamp::now(),
         };
         let task = self.supervisor.submit(stored, env).await?;

@@ -20,9 +20,10 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let prompt = read_prompt(args.prompt)?;
     let (env, env_remove) = run_env(&args.run.env);
-    let client = ctx.client().await?;
-    let task = client
-        .resume(ResumeRequest {
+    // With an idempotency key, retried once on a lost connection (never run twice).
+    let task = codexd_client::Client::resume_keyed(
+        &ctx.connect,
+        ResumeRequest {
             task: args.id,
             prompt,
             timeout_ms: args.run.timeout_ms(),
@@ -33,7 +34,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             env_remove,
             wait_for_thread_ms: None,
             session_id: args.run.session,
-        })
-        .await?;
+            request_id: None,
+        },
+    )
+    .await?;
     print_started(&task, args.run.json)
 }

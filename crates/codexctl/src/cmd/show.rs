@@ -3,7 +3,7 @@
 use crate::cmd::print_json;
 use crate::{CmdResult, Ctx};
 use codexd_client::Client;
-use codexd_client::api::{Task, Timestamp};
+use codexd_client::api::{ErrorKind, Task, Timestamp};
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
@@ -22,10 +22,23 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     if args.json {
         // The task object, plus its compact result under "result".
         // A look at the task, not a read of its result: it stays unread.
-        let result = client.peek_result(task.id.as_str(), false).await?;
+        // A result whose files are gone (a `storage` error) leaves the record: `result` is
+        // null and `result_error` says why.
+        let (result, result_error) = match client.peek_result(task.id.as_str(), false).await {
+            Ok(result) => (serde_json::to_value(&result)?, None),
+            Err(e) => match e.api() {
+                Some(api) if api.kind == ErrorKind::Storage => {
+                    (serde_json::Value::Null, Some(api.message.clone()))
+                }
+                _ => return Err(e.into()),
+            },
+        };
         let mut value = serde_json::to_value(&task)?;
         if let serde_json::Value::Object(map) = &mut value {
-            map.insert("result".into(), serde_json::to_value(&result)?);
+            map.insert("result".into(), result);
+            if let Some(error) = result_error {
+                map.insert("result_error".into(), error.into());
+            }
         }
         print_json(&value)
     } else {

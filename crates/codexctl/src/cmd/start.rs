@@ -40,9 +40,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     // Flags win over the config file's [client] defaults.
     let defaults =
         codexd_client::config::client_defaults().map_err(|e| Failure::Usage(e.to_string()))?;
-    let client = ctx.client().await?;
-    let task = client
-        .start(StartRequest {
+    // With an idempotency key, retried once on a lost connection (never run twice).
+    let task = codexd_client::Client::start_keyed(
+        &ctx.connect,
+        StartRequest {
             prompt,
             cwd,
             sandbox: args.sandbox.or(defaults.sandbox),
@@ -54,7 +55,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             env_remove,
             wait_for_thread_ms: args.wait_thread.map(|d| d.as_millis() as u64),
             session_id: args.run.session,
-        })
-        .await?;
+            request_id: None,
+        },
+    )
+    .await?;
     print_started(&task, args.run.json)
 }

@@ -75,8 +75,11 @@ impl CodexServer {
             }
         };
         let (env, env_remove) = codexd_client::forwarded_env();
-        let task = client
-            .resume(ResumeRequest {
+        drop(client);
+        // With an idempotency key, retried once on a lost connection (never run twice).
+        let task = Client::resume_keyed(
+            &self.connect,
+            ResumeRequest {
                 task: parent,
                 prompt: args.prompt,
                 model: args.model.filter(|m| !m.trim().is_empty()),
@@ -87,8 +90,10 @@ impl CodexServer {
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: Vec::new(),
                 session_id: codexd_client::session_from_env(),
-            })
-            .await?;
+                request_id: None,
+            },
+        )
+        .await?;
         tracing::info!(task = %task.id, parent = ?task.parent, "resumed");
         started(self, task, "the resumed task's directory".into()).map(Json)
     }

@@ -4,6 +4,7 @@ use super::{StartReply, WAIT_FOR_THREAD_MS, check_config, check_prompt, started,
 use crate::cwd;
 use crate::error::ToolError;
 use crate::server::CodexServer;
+use codexd_client::Client;
 use codexd_client::api::StartRequest;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
@@ -105,9 +106,10 @@ impl CodexServer {
         // Tool arguments win over the config file's [client] defaults.
         let defaults = codexd_client::config::client_defaults()
             .map_err(|e| ToolError::Invalid(e.to_string()))?;
-        let client = self.client().await?;
-        let task = client
-            .start(StartRequest {
+        // With an idempotency key, retried once on a lost connection (never run twice).
+        let task = Client::start_keyed(
+            &self.connect,
+            StartRequest {
                 prompt: args.prompt,
                 cwd: dir.dir,
                 sandbox: args
@@ -125,8 +127,10 @@ impl CodexServer {
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: args.labels,
                 session_id: codexd_client::session_from_env(),
-            })
-            .await?;
+                request_id: None,
+            },
+        )
+        .await?;
         tracing::info!(task = %task.id, state = %task.state, "started");
         started(self, task, dir.how).map(Json)
     }

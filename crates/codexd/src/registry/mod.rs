@@ -73,6 +73,8 @@ pub struct Registry {
     path: PathBuf,
     tasks: sled::Tree,
     by_created: sled::Tree,
+    /// Client idempotency keys (`request_id`) → task id, as long as the task exists.
+    by_request_id: sled::Tree,
     flusher: Arc<Flusher>,
 }
 
@@ -175,6 +177,9 @@ impl Registry {
         };
         let tasks = db.open_tree("tasks").map_err(sled_err("open tree"))?;
         let by_created = db.open_tree("by_created").map_err(sled_err("open tree"))?;
+        let by_request_id = db
+            .open_tree("by_request_id")
+            .map_err(sled_err("open tree"))?;
         // Registries written before results moved to `result.json` kept a copy here.
         db.drop_tree("results")
             .map_err(sled_err("drop the old results tree"))?;
@@ -184,6 +189,7 @@ impl Registry {
             path: path.to_path_buf(),
             tasks,
             by_created,
+            by_request_id,
             flusher: Arc::new(flusher),
         })
     }
@@ -218,6 +224,11 @@ impl Registry {
         self.by_created
             .remove(Self::order_key(task))
             .map_err(self.err("remove index"))?;
+        if let Some(key) = &task.request_id {
+            self.by_request_id
+                .remove(key.as_str())
+                .map_err(self.err("remove request id"))?;
+        }
         self.flush().await
     }
 
@@ -244,7 +255,27 @@ impl Registry {
         self.by_created
             .insert(Self::order_key(task), task.id.as_str())
             .map_err(self.err("index"))?;
+        if let Some(key) = &task.request_id {
+            self.by_request_id
+                .insert(key.as_str(), task.id.as_str())
+                .map_err(self.err("index request id"))?;
+        }
         Ok(())
+    }
+
+    /// The task a client's idempotency key (`request_id`) was first used for, while that
+    /// task exists.
+    pub fn by_request_id(&self, key: &str) -> Result<Option<Task>, RegistryError> {
+        let Some(id) = self
+            .by_request_id
+            .get(key)
+            .map_err(self.err("get request id"))?
+        else {
+            return Ok(None);
+        };
+        self.get(&TaskId::from_stored(
+            String::from_utf8_lossy(&id).into_owned(),
+        ))
     }
 
     /// The task with exactly this id.

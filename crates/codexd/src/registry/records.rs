@@ -88,6 +88,33 @@ pub struct ExitRecord {
     pub signal: Option<i32>,
     /// Set when codex could not be started at all.
     pub spawn_error: Option<String>,
+    /// Set (by the daemon, never the runner) when the runner could not write this record:
+    /// why. Codex's own exit status is then unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_recorded: Option<String>,
     /// When the runner saw the end.
     pub finished_at: Timestamp,
+}
+
+/// First exit code of a runner that could not write `exit.json`: it exits with this plus
+/// the error's errno (when below 63; else plus 63), so the daemon that spawned it can say
+/// why the exit status is missing. Out of the way of a panic's 101.
+pub const RUNNER_UNRECORDED_EXIT: i32 = 192;
+
+/// The runner's exit code when writing `exit.json` failed with `error`.
+pub fn unrecorded_exit_code(error: &std::io::Error) -> i32 {
+    match error.raw_os_error() {
+        Some(errno @ 1..63) => RUNNER_UNRECORDED_EXIT + errno,
+        _ => RUNNER_UNRECORDED_EXIT + 63,
+    }
+}
+
+/// Why a runner that exited with `code` could not write `exit.json`; `None` if the code
+/// does not say so.
+pub fn unrecorded_exit_reason(code: i32) -> Option<String> {
+    match code - RUNNER_UNRECORDED_EXIT {
+        errno @ 1..63 => Some(std::io::Error::from_raw_os_error(errno).to_string()),
+        63 => Some("an I/O error".into()),
+        _ => None,
+    }
 }

@@ -58,6 +58,10 @@ pub struct StoredRequest {
     /// The Claude Code session that started the task.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// The client's idempotency key (`request_id`), so that a rebuilt registry still
+    /// knows it.
+    #[serde(default)]
+    pub request_id: Option<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
 }
@@ -79,6 +83,7 @@ impl StoredRequest {
             resume_thread: None,
             labels: vec![],
             session_id: None,
+            request_id: None,
             created_at,
         }
     }
@@ -99,6 +104,7 @@ impl StoredRequest {
             parent: self.parent.clone(),
             labels: self.labels.clone(),
             session_id: self.session_id.clone(),
+            request_id: self.request_id.clone(),
             result_read_at: None,
             created_at: self.created_at,
             started_at: None,
@@ -186,6 +192,46 @@ impl TaskDir {
     /// Reads `exit.json`; `Ok(None)` if the runner has not written it.
     pub fn read_exit(&self) -> Result<Option<ExitRecord>, FileError> {
         self.read_json(EXIT_FILE)
+    }
+
+    /// Writes `exit.json` atomically (the daemon does when a run could not be started, so
+    /// that the failure survives a registry rebuild).
+    pub fn write_exit(&self, record: &ExitRecord) -> Result<(), FileError> {
+        let path = self.file(EXIT_FILE);
+        let bytes = serde_json::to_vec(record)
+            .map_err(|e| FileError::new("serialise", &path, io::Error::other(e)))?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// The side files of the directory that are there but cannot be read or parsed, each
+    /// with what was lost with it (a record rebuilt from the directory does without them).
+    pub fn unreadable_side_files(&self) -> Vec<String> {
+        let mut lost = Vec::new();
+        let mut check = |name: &str, what: &str, result: Result<(), FileError>| {
+            if let Err(e) = result {
+                lost.push(format!(
+                    "{name} was unreadable and ignored ({what} lost): {}",
+                    e.source
+                ));
+            }
+        };
+        check(
+            RUN_FILE,
+            "the run's pids and start time",
+            self.read_run().map(drop),
+        );
+        check(
+            STOP_FILE,
+            "why and when it was stopped",
+            self.read_stop().map(drop),
+        );
+        check(EXIT_FILE, "codex's exit status", self.read_exit().map(drop));
+        check(
+            READ_FILE,
+            "when its result was first read",
+            self.read_read().map(drop),
+        );
+        lost
     }
 
     /// Reads `result.json`; `Ok(None)` if the task has not ended.

@@ -109,6 +109,27 @@ pub fn settle(
     if let Some(spawn_error) = &exit.spawn_error {
         return fail(TaskState::Failed, spawn_error.clone());
     }
+    if let Some(why) = &exit.not_recorded {
+        // Codex's exit status is unknown; its events still say how the turn went.
+        if facts.turn_completed && facts.turn_failed.is_none() {
+            return Settlement {
+                state: TaskState::Succeeded,
+                error: Some(format!(
+                    "codex completed the turn, but its exit status could not be recorded: {why}"
+                )),
+            };
+        }
+        let outcome = facts
+            .turn_failed
+            .clone()
+            .or_else(|| facts.last_error.clone())
+            .map(|m| format!(" (codex: {m})"))
+            .unwrap_or_default();
+        return fail(
+            TaskState::Failed,
+            format!("codex's exit status could not be recorded: {why}{outcome}"),
+        );
+    }
     if let Some(message) = &facts.turn_failed {
         return fail(TaskState::Failed, message.clone());
     }
@@ -152,6 +173,7 @@ mod tests {
             code: Some(code),
             signal: None,
             spawn_error: None,
+            not_recorded: None,
             finished_at: Timestamp::now(),
         }
     }
@@ -188,6 +210,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unrecorded_exit_status_keeps_the_turn_and_says_why() {
+        let unrecorded = ExitRecord {
+            not_recorded: Some("No space left on device (os error 28)".into()),
+            code: None,
+            ..exit(0)
+        };
+        let done = facts(&[r#"{"type":"turn.completed","usage":{}}"#]);
+        let s = settle(&done, Some(&unrecorded), None, None, None);
+        assert_eq!(s.state, TaskState::Succeeded);
+        assert!(
+            s.error
+                .unwrap()
+                .contains("could not be recorded: No space left")
+        );
+        let s = settle(&RunFacts::default(), Some(&unrecorded), None, None, None);
+        assert_eq!(s.state, TaskState::Failed);
+        assert!(s.error.unwrap().contains("could not be recorded"));
+    }
+
+    #[test]
     fn stop_reasons_win_over_exit_status() {
         let f = RunFacts::default();
         let s = settle(&f, Some(&exit(1)), Some(StopReason::Cancelled), None, None);
@@ -215,6 +257,7 @@ mod tests {
         );
         let spawn = ExitRecord {
             spawn_error: Some("could not start /x/codex: No such file".into()),
+            not_recorded: None,
             ..exit(0)
         };
         let s = settle(&RunFacts::default(), Some(&spawn), None, None, None);

@@ -8,7 +8,7 @@ use super::monitor::RunProcess;
 use super::runner::RunSpec;
 use super::{Supervisor, process};
 use crate::config::Config;
-use crate::registry::records::StopReason;
+use crate::registry::records::{ExitRecord, StopReason};
 use crate::registry::taskdir::TaskDir;
 use crate::results::gitsnap;
 use codexd_api::{Task, TaskId, TaskState, Timestamp};
@@ -61,6 +61,18 @@ impl Supervisor {
             }
             Err(message) => {
                 tracing::warn!(task = %id, "cannot start codex: {message}");
+                // Recorded in the task directory too, so that a registry rebuilt from it
+                // settles the task failed instead of queueing it again.
+                let failed = ExitRecord {
+                    code: None,
+                    signal: None,
+                    spawn_error: Some(message.clone()),
+                    not_recorded: None,
+                    finished_at: Timestamp::now(),
+                };
+                if let Err(e) = dir.write_exit(&failed) {
+                    tracing::warn!(task = %id, "cannot record the start failure: {e}");
+                }
                 task.enter(TaskState::Running, Timestamp::now());
                 task.error = Some(message);
                 task.enter(TaskState::Failed, Timestamp::now());

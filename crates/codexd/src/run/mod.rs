@@ -68,6 +68,8 @@ struct Inner {
     sched: Mutex<Sched>,
     /// Held values of queued tasks; opened by `recover`, once the socket's directory exists.
     pending: std::sync::OnceLock<PendingStore>,
+    /// Idempotency keys of starts in progress (a repeat waits for the first to finish).
+    keys_in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The supervisor handle (cheap to clone).
@@ -94,6 +96,7 @@ impl Supervisor {
                     ..Default::default()
                 }),
                 pending: std::sync::OnceLock::new(),
+                keys_in_flight: Default::default(),
             }),
         }
     }

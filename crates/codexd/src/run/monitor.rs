@@ -8,7 +8,9 @@
 use super::settle::INGEST_CHUNK;
 use super::{Supervisor, process};
 use crate::hub::Update;
-use crate::registry::records::{EVENTS_FILE, StopReason};
+use crate::registry::records::{
+    EVENTS_FILE, EXIT_FILE, ExitRecord, StopReason, unrecorded_exit_reason,
+};
 use crate::registry::taskdir::{self, TaskDir};
 use crate::results::outcome::RunFacts;
 use codexd_api::{Task, Timestamp};
@@ -28,13 +30,14 @@ pub(super) enum RunProcess {
 }
 
 impl RunProcess {
-    /// Waits until the run's process has ended.
-    async fn exited(&mut self) {
+    /// Waits until the run's process has ended; its exit status when it is our child.
+    async fn exited(&mut self) -> Option<std::process::ExitStatus> {
         match self {
-            RunProcess::Child(child) => {
-                let _ = child.wait().await;
+            RunProcess::Child(child) => child.wait().await.ok(),
+            RunProcess::Adopted { pid, start } => {
+                process::wait_for_exit(*pid, *start).await;
+                None
             }
-            RunProcess::Adopted { pid, start } => process::wait_for_exit(*pid, *start).await,
         }
     }
 }
@@ -73,12 +76,12 @@ impl Supervisor {
         }
         let mut tick = tokio::time::interval(TAIL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        {
+        let runner_status = {
             let exited = proc.exited();
             tokio::pin!(exited);
             loop {
                 tokio::select! {
-                    _ = &mut exited => break,
+                    status = &mut exited => break status,
                     _ = tick.tick() => {
                         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
                     }
@@ -103,7 +106,7 @@ impl Supervisor {
                     }
                 }
             }
-        }
+        };
         if stop.is_some() {
             // Anything of the task still alive: its group, then anything that left the group
             // but carries the task's marker in its environment.
@@ -119,6 +122,7 @@ impl Supervisor {
             tracing::warn!(task = %task.id, "{e}");
             None
         });
+        let exit = exit.or_else(|| unrecorded_exit(&task, &dir, runner_status));
         if let Err(e) = self
             .finish(&mut task, &dir, &facts, exit.as_ref(), stop)
             .await
@@ -171,6 +175,30 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// The exit record of a run whose runner said (by its exit code) that it could not write
+/// `exit.json`: why, in place of codex's unknown status. Written to `exit.json` if that
+/// works now (best effort), so a later rebuild settles the task the same way.
+fn unrecorded_exit(
+    task: &Task,
+    dir: &TaskDir,
+    runner_status: Option<std::process::ExitStatus>,
+) -> Option<ExitRecord> {
+    let why = unrecorded_exit_reason(runner_status?.code()?)?;
+    let path = dir.file(EXIT_FILE);
+    tracing::warn!(task = %task.id, "the run's exit status could not be written to {}: {why}", path.display());
+    let record = ExitRecord {
+        code: None,
+        signal: None,
+        spawn_error: None,
+        not_recorded: Some(format!("cannot write {}: {why}", path.display())),
+        finished_at: Timestamp::now(),
+    };
+    if let Err(e) = dir.write_exit(&record) {
+        tracing::debug!(task = %task.id, "{e}");
+    }
+    Some(record)
 }
 
 /// Writes `stop.json` (so the reason survives a daemon restart); a failure is logged, and

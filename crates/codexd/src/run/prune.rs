@@ -4,7 +4,8 @@
 
 use super::Supervisor;
 use crate::registry::RegistryError;
-use crate::registry::taskdir::TaskDir;
+use crate::registry::records::REQUEST_FILE;
+use crate::registry::taskdir::{self, TaskDir};
 use codexd_api::{Task, TaskId, Timestamp};
 use std::time::Duration;
 
@@ -53,9 +54,42 @@ impl Supervisor {
         Ok(pruned)
     }
 
-    /// Deletes directories left by a prune that was interrupted.
-    pub fn clean_pruned_leftovers(&self) {
-        let Ok(entries) = std::fs::read_dir(self.inner.config.tasks_root()) else {
+    /// Deletes what interrupted work left in the tasks directory: directories of a prune
+    /// that was interrupted, and task directories of starts killed before their request
+    /// was written (no `request.json`, nothing in them but temporary `*.tmp` files). Only
+    /// called at start-up, before serving, when no start is in progress. A directory
+    /// without a request that holds anything else is logged and left alone.
+    pub fn clean_leftovers(&self) {
+        let root = self.inner.config.tasks_root();
+        for (_, dir) in taskdir::task_dirs(&root) {
+            if dir.file(REQUEST_FILE).exists() {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(dir.path()) else {
+                continue;
+            };
+            let names: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            if names.iter().all(|n| n.ends_with(".tmp")) {
+                match std::fs::remove_dir_all(dir.path()) {
+                    Ok(()) => tracing::info!(
+                        dir = %dir.path().display(),
+                        files = ?names,
+                        "removed the directory of a start that was killed before its request was written"
+                    ),
+                    Err(e) => tracing::warn!("cannot remove {}: {e}", dir.path().display()),
+                }
+            } else {
+                tracing::warn!(
+                    dir = %dir.path().display(),
+                    files = ?names,
+                    "a task directory without request.json (kept: it holds more than a start's leftovers)"
+                );
+            }
+        }
+        let Ok(entries) = std::fs::read_dir(&root) else {
             return;
         };
         for entry in entries.flatten() {

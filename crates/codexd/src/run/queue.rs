@@ -50,6 +50,17 @@ impl Supervisor {
         request: taskdir::StoredRequest,
         env: RunEnv,
     ) -> Result<Task, ApiError> {
+        // One start per idempotency key at a time; a repeat gets the first one's task.
+        let _claim = match &request.request_id {
+            Some(key) => Some(self.claim_key(key).await),
+            None => None,
+        };
+        if let Some(key) = &request.request_id
+            && let Some(existing) = self.inner.registry.by_request_id(key).map_err(storage)?
+        {
+            tracing::info!(task = %existing.id, request_id = %key, "a repeated start: returning the task its request_id started");
+            return Ok(existing);
+        }
         let dir = TaskDir::new(&self.inner.config.tasks_root(), &request.id);
         let task = request.new_task();
         if !self.inner.sched.lock().await.accepting {
@@ -73,6 +84,26 @@ impl Supervisor {
         }
         self.schedule().await;
         Ok(task)
+    }
+
+    /// Waits until no other start with idempotency key `key` is in progress, then claims
+    /// the key until the returned claim is dropped.
+    async fn claim_key(&self, key: &str) -> KeyClaim {
+        loop {
+            if self
+                .inner
+                .keys_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.to_string())
+            {
+                return KeyClaim {
+                    sup: self.clone(),
+                    key: key.to_string(),
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// A fresh, unused task id.
@@ -144,5 +175,22 @@ impl Supervisor {
     pub(super) async fn release(&self, id: &TaskId) {
         self.inner.sched.lock().await.running.remove(id);
         self.schedule().await;
+    }
+}
+
+/// An idempotency key claimed by a start in progress.
+struct KeyClaim {
+    sup: Supervisor,
+    key: String,
+}
+
+impl Drop for KeyClaim {
+    fn drop(&mut self) {
+        self.sup
+            .inner
+            .keys_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
     }
 }

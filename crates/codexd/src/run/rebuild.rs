@@ -26,8 +26,17 @@ pub fn rebuild_record(dir: &TaskDir) -> Result<Option<Task>, FileError> {
         tracing::warn!("{e}");
         None
     });
-    let stop = dir.read_stop()?;
-    match dir.read_run()? {
+    // A bad side file loses what it held, not the task: it is logged and ignored, and the
+    // settled task's error names it (`TaskDir::unreadable_side_files`).
+    let stop = dir.read_stop().unwrap_or_else(|e| {
+        tracing::warn!("{e}; ignored");
+        None
+    });
+    let run = dir.read_run().unwrap_or_else(|e| {
+        tracing::warn!("{e}; ignored");
+        None
+    });
+    match run {
         None => {
             if let Some(stop) = stop.filter(|s| s.reason == StopReason::Cancelled) {
                 task.error = Some("cancelled by request before it started".into());
@@ -96,6 +105,7 @@ mod tests {
             code: Some(0),
             signal: None,
             spawn_error: None,
+            not_recorded: None,
             finished_at: Timestamp::from_unix_ms(3_000),
         };
         write_atomic(&ran.file(EXIT_FILE), &serde_json::to_vec(&exit).unwrap()).unwrap();

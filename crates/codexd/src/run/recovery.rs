@@ -8,7 +8,7 @@ use super::monitor::RunProcess;
 use super::settle::read_all_facts;
 use super::{RunControl, Supervisor, process};
 use crate::registry::RegistryError;
-use crate::registry::records::{EVENTS_FILE, EXIT_FILE};
+use crate::registry::records::{EVENTS_FILE, EXIT_FILE, RUN_FILE};
 use crate::registry::taskdir::{self, TaskDir};
 use codexd_api::{Task, TaskId, TaskState, Timestamp};
 use tokio::sync::mpsc;
@@ -146,8 +146,11 @@ impl Supervisor {
                     .copied()
                     .find(|&pid| process::session_id(pid) == Some(pid))
             });
-        let left_files =
-            run.is_some() || dir.file(EXIT_FILE).exists() || dir.file(EVENTS_FILE).exists();
+        // A `run.json` that cannot be read is still a sign of a start.
+        let left_files = run.is_some()
+            || dir.file(RUN_FILE).exists()
+            || dir.file(EXIT_FILE).exists()
+            || dir.file(EVENTS_FILE).exists();
         if supervisor.is_none() && !marked.is_empty() {
             // Processes of the task without their supervisor: nothing can read their
             // output or record their end any more.
@@ -161,7 +164,13 @@ impl Supervisor {
             task.pid = Some(pid);
             task.pid_start_time = process::start_time(pid);
         }
-        let started_at = run.as_ref().map_or_else(Timestamp::now, |r| r.started_at);
+        // Without a run record, a run that never started (codex missing) ended when its
+        // exit record says.
+        let started_at = run
+            .as_ref()
+            .map(|r| r.started_at)
+            .or_else(|| dir.read_exit().ok().flatten().map(|e| e.finished_at))
+            .unwrap_or_else(Timestamp::now);
         tracing::info!(task = %task.id, pid = ?supervisor, "an earlier daemon started this run without recording it");
         task.enter(TaskState::Running, started_at);
         self.commit(task).await?;

@@ -28,7 +28,7 @@ use crate::files;
 use crate::redact::{RedactConfig, RedactError, Redactor};
 use crate::registry::records::{
     EVENTS_FILE, EXIT_FILE, ExitRecord, RUN_FILE, RunRecord, STDERR_FILE, TIMES_FILE,
-    TRUNCATED_EVENT,
+    TRUNCATED_EVENT, unrecorded_exit_code,
 };
 use codexd_api::Timestamp;
 use std::ffi::OsString;
@@ -376,20 +376,23 @@ pub fn run_from_stdin(task_dir: &Path) -> i32 {
                 code: None,
                 signal: None,
                 spawn_error: Some(message),
+                not_recorded: None,
                 finished_at: Timestamp::now(),
             },
         ),
     }
 }
 
-/// Writes `exit.json`; returns this runner's exit code (0 once it is written).
+/// Writes `exit.json`; returns this runner's exit code: 0 once it is written, else
+/// [`unrecorded_exit_code`] of the failure (a full or read-only disk, a deleted
+/// directory), which tells the daemon that spawned this runner why the record is missing.
 fn record_exit(task_dir: &Path, record: ExitRecord) -> i32 {
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
     match files::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("codexd run-task: {e}");
-            1
+            eprintln!("codexd run-task: the exit status could not be recorded: {e}");
+            unrecorded_exit_code(&e.source)
         }
     }
 }
@@ -412,6 +415,7 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
         code: None,
         signal: None,
         spawn_error: Some(message),
+        not_recorded: None,
         finished_at: Timestamp::now(),
     };
     let (events, stderr_log) = match (
@@ -513,6 +517,7 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
         code: status.code(),
         signal: status.signal(),
         spawn_error: None,
+        not_recorded: None,
         finished_at: Timestamp::now(),
     })
 }

@@ -37,6 +37,15 @@ impl Supervisor {
         task.exit_code = exit.and_then(|e| e.code);
         task.exit_signal = exit.and_then(|e| e.signal);
         task.error = settlement.error;
+        let lost = dir.unreadable_side_files();
+        if !lost.is_empty() {
+            let note = lost.join("; ");
+            tracing::warn!(task = %task.id, "settled without some of its files: {note}");
+            task.error = Some(match task.error.take() {
+                Some(error) => format!("{error}; {note}"),
+                None => note,
+            });
+        }
         task.log_bytes = dir.file_len(EVENTS_FILE);
         task.log_truncated |= facts.log_truncated;
         task.pid = None;

@@ -69,6 +69,7 @@ async fn a_queued_record_whose_run_had_started_is_adopted_not_started_again() {
         code: Some(3),
         signal: None,
         spawn_error: None,
+        not_recorded: None,
         finished_at: Timestamp::now(),
     };
     write_atomic(
