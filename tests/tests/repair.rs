@@ -191,6 +191,9 @@ fn leftovers_are_removed_at_start_up() {
     }
 
     env.start_daemon(&[]).unwrap();
+    // The socket is bound (and accepts) before start-up has cleaned up; it serves only
+    // once it has.
+    assert!(env.ctl(&["list"]).status.success());
     assert!(!empty.exists() && !half.exists(), "{}", env.daemon_log());
     assert_eq!(
         broken_registries(&env.state_dir),
