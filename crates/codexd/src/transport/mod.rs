@@ -26,6 +26,7 @@ mod connection;
 mod dispatch;
 mod frame;
 mod outbox;
+mod params;
 
 #[cfg(test)]
 mod bounds;
