@@ -1053,7 +1053,10 @@ fn connections_from_another_user_are_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let up = eventually(Duration::from_secs(20), || socket.exists());
+    // Listening, not just bound (the socket file appears a moment before).
+    let up = eventually(Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
     if !up {
         let _ = daemon.kill();
         let out = daemon.wait_with_output().unwrap();
