@@ -117,7 +117,7 @@ impl Supervisor {
                 tracing::info!(task = %task.id, killed, "killed processes of the ended run");
             }
         } else {
-            super::cgroup::remove_if_empty(task.id.as_str());
+            super::cgroup::remove_when_empty(task.id.as_str()).await;
         }
         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
             .await;
