@@ -1053,7 +1053,10 @@ fn connections_from_another_user_are_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let up = eventually(Duration::from_secs(20), || socket.exists());
+    // Listening, not just bound (the socket file appears a moment before).
+    let up = eventually(Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
     if !up {
         let _ = daemon.kill();
         let out = daemon.wait_with_output().unwrap();
@@ -1069,9 +1072,32 @@ fn connections_from_another_user_are_refused() {
     let _ = stream.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"codexd_version\"}\n");
     let mut reply = String::new();
     let _ = stream.read_to_string(&mut reply);
+    // One typed error line naming the cause, then the connection is closed.
+    let error: serde_json::Value = serde_json::from_str(reply.trim()).expect(&reply);
     assert_eq!(
-        reply, "",
-        "another user's connection is closed without an answer"
+        error["error"]["data"]["kind"], "permission_denied",
+        "{reply}"
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("it serves uid 65534 only"),
+        "{reply}"
+    );
+    // The client says it in one clear line, not "connection reset; restart required".
+    let out = output(
+        std::process::Command::new(codexd_tests::daemon::bin("codexctl"))
+            .args(["--no-autostart", "--socket"])
+            .arg(&socket)
+            .args(["list"]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("codexd refused this connection: it serves uid 65534 only, not uid 0")
+            && stderr.trim().lines().count() == 1,
+        "{stderr}"
     );
     // SAFETY: signalling our child.
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     /// A batch's reply would be larger than the daemon sends at once (the message names
     /// the limit): send fewer calls per batch.
     ReplyTooLarge,
+    /// The daemon does not serve this caller (it serves only its own uid); sent once on
+    /// the refused connection, which is then closed.
+    PermissionDenied,
     /// Anything else.
     Internal,
 }
@@ -48,6 +51,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => -32006,
             ErrorKind::BatchTooLarge => -32010,
             ErrorKind::ReplyTooLarge => -32011,
+            ErrorKind::PermissionDenied => -32012,
             ErrorKind::Internal => -32603,
         }
     }

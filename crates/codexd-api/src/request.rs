@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Parameters of `codexd_start`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct StartRequest {
     /// The prompt for codex (required, non-empty).
     pub prompt: String,
@@ -43,7 +43,7 @@ pub struct StartRequest {
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResumeRequest {
     /// The task to continue (id or unambiguous prefix).
     pub task: String,
@@ -76,7 +76,7 @@ pub const MAX_PAGE_LIMIT: u32 = 1000;
 
 /// Parameters of `codexd_list`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListQuery {
     /// Only tasks in one of these states (all states when empty).
     pub states: Vec<TaskState>,

@@ -109,7 +109,10 @@ impl From<jsonrpsee::core::ClientError> for ClientError {
             jsonrpsee::core::ClientError::Call(obj) => {
                 ClientError::Api(ApiError::from_error_object(&obj))
             }
-            other => ClientError::Transport(other.to_string()),
+            other => match transport::refused(&other) {
+                Some(refused) => ClientError::Api(refused),
+                None => ClientError::Transport(other.to_string()),
+            },
         }
     }
 }

@@ -63,9 +63,83 @@ impl TransportReceiverT for Receiver {
                 ));
             }
             let text = self.line.trim();
+            if let Some(refused) = connection_error(text) {
+                return Err(io::Error::other(refused));
+            }
             if !text.is_empty() {
                 return Ok(ReceivedMessage::Text(text.to_string()));
             }
+        }
+    }
+}
+
+/// A typed error the daemon sent for the connection itself (id null: another uid, too many
+/// connections) before closing it. jsonrpsee would only say that no call has id null.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectionRefused(pub codexd_api::ApiError);
+
+fn connection_error(text: &str) -> Option<ConnectionRefused> {
+    if !text.starts_with('{') || !text.contains("\"error\"") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if !value.get("id")?.is_null() {
+        return None;
+    }
+    let object: jsonrpsee::types::ErrorObjectOwned =
+        serde_json::from_value(value.get("error")?.clone()).ok()?;
+    Some(ConnectionRefused(codexd_api::ApiError::from_error_object(
+        &object,
+    )))
+}
+
+/// The typed error inside a jsonrpsee transport failure caused by [`ConnectionRefused`].
+pub(crate) fn refused(err: &jsonrpsee::core::ClientError) -> Option<codexd_api::ApiError> {
+    let jsonrpsee::core::ClientError::RestartNeeded(inner) = err else {
+        return None;
+    };
+    let jsonrpsee::core::ClientError::Transport(source) = &**inner else {
+        return None;
+    };
+    let io = source.downcast_ref::<io::Error>()?;
+    let refused = io.get_ref()?.downcast_ref::<ConnectionRefused>()?;
+    Some(refused.0.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Client, ClientError};
+    use codexd_api::ErrorKind;
+
+    /// A daemon that refuses a connection (overloaded, another uid) sends one typed error
+    /// with id null and closes: the caller gets that error, not "request ID=null is not a
+    /// pending call" or "restart required".
+    #[tokio::test]
+    async fn a_refused_connection_reports_the_daemons_reason() {
+        let dir =
+            std::env::temp_dir().join(format!("codexd-client-refused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("t.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut stream, _) = listener.accept().unwrap();
+            let line = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32006,"message":"codexd is overloaded: it already serves 1024 connections; try again shortly","data":{"kind":"overloaded"}}}"#;
+            stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        });
+        let client = Client::connect(&socket).await.unwrap();
+        let err = client.version().await.unwrap_err();
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        match err {
+            ClientError::Api(api) => {
+                assert_eq!(api.kind, ErrorKind::Overloaded);
+                assert!(api.message.starts_with("codexd is overloaded"), "{api}");
+            }
+            other => panic!("not the daemon's reason: {other}"),
         }
     }
 }

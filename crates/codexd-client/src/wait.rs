@@ -50,12 +50,18 @@ pub async fn wait_for_tasks(
     let mut tasks: Vec<Option<Task>> = vec![None; ids.len()];
     let mut offsets: HashMap<TaskId, u64> = HashMap::new();
     let mut delay = Duration::from_millis(50);
+    let mut connected_before = false;
     loop {
-        let client = match connect_until(options, deadline).await {
+        // Once connected, a daemon that went away is waited for (restarted by a service
+        // manager, or by hand) for at most RECONNECT_WINDOW when it may not be started here.
+        let reconnect_by =
+            (connected_before && !options.autostart).then(|| Instant::now() + RECONNECT_WINDOW);
+        let client = match connect_until(options, deadline, reconnect_by).await {
             Ok(Some(client)) => client,
             Ok(None) => return finish(ids, tasks, true),
             Err(e) => return Err(e),
         };
+        connected_before = true;
         match follow(
             &client,
             ids,
@@ -101,11 +107,17 @@ fn finish(
     })
 }
 
+/// How long a wait that may not start the daemon keeps reconnecting to one that went away
+/// (a restart) before it gives up with the connection error.
+pub const RECONNECT_WINDOW: Duration = Duration::from_secs(30);
+
 /// Connects (starting the daemon if allowed), retrying until the deadline. `Ok(None)` means
-/// the deadline passed.
+/// the deadline passed. Without autostart, a failed connection is retried only until
+/// `reconnect_by` (a daemon that went away after the wait was connected), else it is final.
 async fn connect_until(
     options: &ConnectOptions,
     deadline: Option<Instant>,
+    reconnect_by: Option<Instant>,
 ) -> Result<Option<Client>, ClientError> {
     let mut delay = Duration::from_millis(50);
     loop {
@@ -115,8 +127,17 @@ async fn connect_until(
                 return Err(e);
             }
             Err(e) => {
-                if !options.autostart && deadline.is_none() {
+                if !options.autostart
+                    && deadline.is_none()
+                    && reconnect_by.is_none_or(|by| Instant::now() >= by)
+                {
                     return Err(e);
+                }
+                if !options.autostart && reconnect_by.is_some_and(|by| Instant::now() >= by) {
+                    return Err(ClientError::Transport(format!(
+                        "codexd went away and did not come back within {}s: {e}",
+                        RECONNECT_WINDOW.as_secs()
+                    )));
                 }
                 if deadline.is_some_and(|d| Instant::now() + delay >= d) {
                     return Ok(None);

@@ -68,6 +68,7 @@ impl ToolError {
                 | ErrorKind::Overloaded
                 | ErrorKind::BatchTooLarge
                 | ErrorKind::ReplyTooLarge
+                | ErrorKind::PermissionDenied
                 | ErrorKind::Internal => {
                     ToolError::Refused(format!("codexd could not do it: {}", api.message))
                 }

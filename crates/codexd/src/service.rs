@@ -298,9 +298,23 @@ fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv
         )));
     }
     if timeout_ms == Some(0) {
-        return Err(invalid("timeout must be greater than zero"));
+        return Err(invalid("timeout_ms: the timeout must be greater than zero"));
     }
+    check_timeout("timeout_ms", timeout_ms)?;
     Ok(RunEnv::with_environment(env, env_remove))
+}
+
+/// The longest timeout a run or a wait takes: 7 days.
+pub const MAX_TIMEOUT_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Refuses a timeout over [`MAX_TIMEOUT_MS`], naming the parameter.
+fn check_timeout(field: &str, timeout_ms: Option<u64>) -> Result<(), ApiError> {
+    match timeout_ms {
+        Some(ms) if ms > MAX_TIMEOUT_MS => Err(invalid(format!(
+            "{field}: {ms} ms is over the longest timeout, {MAX_TIMEOUT_MS} ms (7 days)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A Claude Code session id as the API accepts it (Claude Code's are UUIDs).
@@ -566,6 +580,7 @@ impl CodexdApiServer for Service {
     }
 
     async fn wait(&self, ids: Vec<String>, timeout_ms: Option<u64>) -> RpcResult<WaitReply> {
+        check_timeout("timeout_ms", timeout_ms)?;
         if ids.is_empty() {
             return Err(invalid("wait needs at least one task id").into());
         }
@@ -638,6 +653,13 @@ impl CodexdApiServer for Service {
             LogStream::Stderr => STDERR_FILE,
         };
         let max = max_bytes.unwrap_or(DEFAULT_LOG_PAGE).clamp(1, MAX_LOG_PAGE);
+        let len = dir.file_len(file);
+        if offset > len {
+            return Err(invalid(format!(
+                "offset: {offset} is past the end of the log ({len} bytes)"
+            ))
+            .into());
+        }
         let lines = taskdir::read_lines(&dir.file(file), offset, max).map_err(storage)?;
         let complete = task.state.is_terminal() && lines.next_offset >= dir.file_len(file);
         Ok(LogChunk {

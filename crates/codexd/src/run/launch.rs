@@ -6,7 +6,7 @@
 use super::held::RunEnv;
 use super::monitor::RunProcess;
 use super::runner::RunSpec;
-use super::{Supervisor, process};
+use super::{Supervisor, cgroup, process};
 use crate::config::Config;
 use crate::registry::records::{ExitRecord, StopReason};
 use crate::registry::taskdir::TaskDir;
@@ -197,11 +197,19 @@ pub(super) fn spawn_runner(
     cmd.envs(&env.set);
     cmd.env(process::TASK_MARKER_ENV, task.id.as_str());
     let umask = process::user_umask();
-    // SAFETY: setsid and umask are async-signal-safe. setsid detaches the run into its own
-    // session and process group, so it can be signalled as a whole and outlive the daemon;
-    // the run gets the user's umask back (the daemon's own is owner-only).
+    // The run's own cgroup, where the system allows one: joined before exec, so everything
+    // of the run is born inside it and cannot leave it.
+    let cgroup = cgroup::Joiner::create(task.id.as_str());
+    let contained = cgroup.is_some();
+    // SAFETY: setsid, umask and the cgroup join (one write) are async-signal-safe. setsid
+    // detaches the run into its own session and process group, so it can be signalled as a
+    // whole and outlive the daemon; the run gets the user's umask back (the daemon's own is
+    // owner-only).
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(cgroup) = &cgroup {
+                cgroup.join_self();
+            }
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -211,12 +219,21 @@ pub(super) fn spawn_runner(
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| {
+    let child = cmd.spawn().map_err(|e| {
         format!(
             "could not start the run supervisor {}: {e}",
             config.runner_exe.display()
         )
-    })
+    })?;
+    if contained
+        && !child
+            .id()
+            .is_some_and(|pid| cgroup::contains(task.id.as_str(), pid))
+    {
+        tracing::warn!(task = %task.id, "the run could not join its cgroup: it is contained by its process group and marker only");
+        cgroup::remove_if_empty(task.id.as_str());
+    }
+    Ok(child)
 }
 
 /// How long a runner may take to read its spec before the daemon gives up on the pipe

@@ -19,6 +19,7 @@
 //! identity and signals, [`held`] the values a queued task needs that never touch the disk,
 //! [`rebuild`] a record rebuilt from a task directory.
 
+mod cgroup;
 pub mod held;
 mod launch;
 mod monitor;

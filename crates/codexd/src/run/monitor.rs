@@ -107,22 +107,24 @@ impl Supervisor {
                 }
             }
         };
-        if stop.is_some() {
-            // Anything of the task still alive: its group, then anything that left the group
-            // but carries the task's marker in its environment.
-            let _ = process::signal_group(pid, libc::SIGKILL);
-            let killed = process::sweep_marked_processes(task.id.as_str()).await;
-            if killed > 0 {
-                tracing::info!(task = %task.id, killed, "killed processes of the stopped run");
-            }
-        }
-        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
-            .await;
         let exit = dir.read_exit().unwrap_or_else(|e| {
             tracing::warn!(task = %task.id, "{e}");
             None
         });
         let exit = exit.or_else(|| unrecorded_exit(&task, &dir, runner_status));
+        if stop.is_some() || exit.is_none() {
+            // A stopped run, or one whose supervisor died (killed, or crashed) without
+            // recording codex's exit: nothing of it may outlive it, and it is settled only
+            // once nothing of it is left.
+            let killed = kill_leftovers(task.id.as_str(), pid).await;
+            if killed > 0 {
+                tracing::info!(task = %task.id, killed, "killed processes of the ended run");
+            }
+        } else {
+            super::cgroup::remove_when_empty(task.id.as_str()).await;
+        }
+        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
+            .await;
         if let Err(e) = self
             .finish(&mut task, &dir, &facts, exit.as_ref(), stop)
             .await
@@ -199,6 +201,18 @@ fn unrecorded_exit(
         tracing::debug!(task = %task.id, "{e}");
     }
     Some(record)
+}
+
+/// SIGKILLs everything left of a run whose supervisor led group `pgid`: the group (if a
+/// process of the task is still in it, so the id is not a reused one), the
+/// run's cgroup (where runs have one: nothing escapes it), then whatever still carries the
+/// task's marker. Returns how many processes were found in the cgroup or by the marker.
+pub(super) async fn kill_leftovers(task_id: &str, pgid: u32) -> usize {
+    if pgid > 1 && process::group_holds_task(pgid, task_id) {
+        let _ = process::signal_group(pgid, libc::SIGKILL);
+    }
+    let in_cgroup = super::cgroup::kill_all(task_id).await;
+    in_cgroup + process::sweep_marked_processes(task_id).await
 }
 
 /// Writes `stop.json` (so the reason survives a daemon restart); a failure is logged, and

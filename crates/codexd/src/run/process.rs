@@ -45,6 +45,19 @@ pub fn session_id(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(3)?.parse().ok()
 }
 
+/// The process group id of `pid` (field 5 of `/proc/PID/stat`).
+pub fn group_id(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// True if process group `pgid` still holds a process of task `task_id` (so the group id
+/// is not one reused since the task's supervisor, its leader, ended).
+pub fn group_holds_task(pgid: u32, task_id: &str) -> bool {
+    marked_processes(task_id)
+        .into_iter()
+        .any(|pid| group_id(pid) == Some(pgid))
+}
+
 /// True if `pid` is alive, not a zombie, and started at `expected_start` (so it is the same
 /// process, not a reused pid).
 ///

@@ -4,7 +4,7 @@
 //! without being recorded is adopted or settled, never started a second time.
 
 use super::held::{RunEnv, needs_held_values};
-use super::monitor::RunProcess;
+use super::monitor::{RunProcess, kill_leftovers};
 use super::settle::read_all_facts;
 use super::{RunControl, Supervisor, process};
 use crate::registry::RegistryError;
@@ -112,6 +112,12 @@ impl Supervisor {
                 None
             });
             let stop = dir.read_stop().ok().flatten().map(|s| s.reason);
+            // Its supervisor is gone: whatever of the run is left (codex, its commands) can
+            // be neither watched nor recorded, and the run settles only once it is gone.
+            let killed = kill_leftovers(task.id.as_str(), task.pid.unwrap_or(0)).await;
+            if killed > 0 {
+                tracing::warn!(task = %task.id, killed, "killed what was left of a run whose supervisor is gone");
+            }
             self.finish(&mut task, &dir, &facts, exit.as_ref(), stop)
                 .await?;
             tracing::info!(task = %task.id, state = %task.state, "settled a run that ended while codexd was not watching");

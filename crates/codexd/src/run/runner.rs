@@ -397,6 +397,34 @@ fn record_exit(task_dir: &Path, record: ExitRecord) -> i32 {
     }
 }
 
+/// Makes the program SIGKILLed when this runner ends, however it ends (Linux:
+/// `PR_SET_PDEATHSIG`), so a killed supervisor never leaves codex running unwatched. The
+/// signal follows the death of the *thread* that forked, so this is called from the main
+/// thread, which waits for codex to the end. Codex's own children are then killed by the
+/// daemon (process group, cgroup, marker).
+fn die_with_this_thread(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getpid before the fork; prctl and getppid are async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The runner died between the fork and the prctl: no signal would come.
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// Runs the spec's program with the prompt on its stdin and the task directory's files as
 /// its output; returns the process exit code of this runner (0 once the exit status is
 /// recorded).
@@ -428,13 +456,14 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
     // Codex is started before the redaction rules are compiled (a few milliseconds) so that
     // the compilation overlaps its start-up instead of delaying it. Nothing it prints is
     // read, let alone kept, until the redactor is ready: it waits in the pipes.
-    let mut child = match Command::new(&program)
+    let mut command = Command::new(&program);
+    command
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
+        .stderr(Stdio::piped());
+    die_with_this_thread(&mut command);
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             return record(spawn_failed(format!(

@@ -83,6 +83,11 @@ impl Dispatcher<'_> {
             id, method, params, ..
         } = request;
         let id = id.into_owned();
+        if let Err(e) = super::params::check(&method, params.as_ref().map(|p| p.get())) {
+            let err: ErrorObjectOwned = e.into();
+            let _ = tx.send(MethodResponse::error(id, err).into_json()).await;
+            return;
+        }
         let params = Params::new(params.as_ref().map(|p| p.get())).into_owned();
         let max_response = limits.max_response_bytes;
         let Some((_, callback)) = methods.method_with_name(&method) else {
@@ -219,8 +224,14 @@ impl Dispatcher<'_> {
                     let Request {
                         id, method, params, ..
                     } = request;
+                    let checked_params =
+                        super::params::check(&method, params.as_ref().map(|p| p.get()));
                     let params = Params::new(params.as_ref().map(|p| p.get()));
                     match methods.method_with_name(&method).map(|(_, cb)| cb) {
+                        _ if checked_params.is_err() => {
+                            let err = ErrorObjectOwned::from(checked_params.unwrap_err());
+                            Some(MethodResponse::error(id, err).into_json())
+                        }
                         None => Some(
                             MethodResponse::error(id, ErrorObject::from(ErrorCode::MethodNotFound))
                                 .into_json(),

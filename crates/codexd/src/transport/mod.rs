@@ -26,6 +26,7 @@ mod connection;
 mod dispatch;
 mod frame;
 mod outbox;
+mod params;
 
 #[cfg(test)]
 mod bounds;
@@ -134,6 +135,18 @@ pub async fn serve(
             Some(peer) if peer == uid => {}
             other => {
                 tracing::warn!(peer_uid = ?other, "refused a connection from another user");
+                let message = match other {
+                    Some(peer) => format!(
+                        "codexd refused this connection: it serves uid {uid} only, not uid {peer}"
+                    ),
+                    None => format!(
+                        "codexd refused this connection: it serves uid {uid} only, and the caller's uid is unknown"
+                    ),
+                };
+                tokio::spawn(refuse(
+                    stream,
+                    codexd_api::ApiError::new(codexd_api::ErrorKind::PermissionDenied, message),
+                ));
                 continue;
             }
         }
@@ -142,7 +155,16 @@ pub async fn serve(
                 "refused a connection: {} connections open",
                 limits.max_connections
             );
-            tokio::spawn(refuse_overloaded(stream, limits.max_connections));
+            tokio::spawn(refuse(
+                stream,
+                codexd_api::ApiError::new(
+                    codexd_api::ErrorKind::Overloaded,
+                    format!(
+                        "codexd is overloaded: it already serves {} connections; try again shortly",
+                        limits.max_connections
+                    ),
+                ),
+            ));
             continue;
         };
         let conn_id = ConnectionId(next_id.fetch_add(1, Ordering::Relaxed));
@@ -156,14 +178,12 @@ pub async fn serve(
     }
 }
 
-/// Tells a peer over the connection limit why it is turned away (one error line, given a
-/// second to be taken), then closes its connection.
-async fn refuse_overloaded(mut stream: Stream, limit: usize) {
-    let err: ErrorObjectOwned = codexd_api::ApiError::new(
-        codexd_api::ErrorKind::Overloaded,
-        format!("codexd already serves {limit} connections; try again shortly"),
-    )
-    .into();
+/// Tells a refused peer why (one typed error line with id null, given a second to be
+/// taken), then reads what it sent for up to a second before closing, so that its unread
+/// request does not turn the close into a reset that hides the error line.
+async fn refuse(mut stream: Stream, error: codexd_api::ApiError) {
+    use tokio::io::AsyncReadExt;
+    let err: ErrorObjectOwned = error.into();
     let mut line = MethodResponse::error(Id::Null, err)
         .into_json()
         .get()
@@ -171,6 +191,11 @@ async fn refuse_overloaded(mut stream: Stream, limit: usize) {
         .to_vec();
     line.push(b'\n');
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// The peer's effective uid from the socket's credentials; `None` where they cannot be
