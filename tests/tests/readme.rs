@@ -157,3 +157,41 @@ fn the_first_task_block_runs_as_written_and_edits_the_file() {
         "result names the changed file and the answer: {stdout}"
     );
 }
+
+#[test]
+fn install_sh_puts_the_three_binaries_in_cargos_bin_directory() {
+    // `--debug`: the same script and steps as the README's `./install.sh`, with the build
+    // this test run already has (a release build would take minutes here).
+    let _ = bin_dir(); // the debug binaries are up to date
+    let root = tempfile::tempdir().expect("temp dir");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo_dir = Path::new(env!("CARGO"))
+        .parent()
+        .expect("cargo's directory");
+    let out = Command::new("bash")
+        .arg(repo.join("install.sh"))
+        .arg("--debug")
+        .env("CARGO_INSTALL_ROOT", root.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", cargo_dir.display()))
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("run install.sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "install.sh failed:\n{stderr}");
+    for bin in ["codexd", "codexctl", "codexd-mcp"] {
+        let path = root.path().join("bin").join(bin);
+        let version = Command::new(&path).arg("--version").output().expect(bin);
+        assert!(version.status.success(), "{} --version", path.display());
+        assert!(String::from_utf8_lossy(&version.stdout).starts_with(bin));
+    }
+    assert!(
+        stderr.contains("is not on your PATH"),
+        "the PATH hint when the directory is not on PATH: {stderr}"
+    );
+    let bad = Command::new("bash")
+        .arg(repo.join("install.sh"))
+        .arg("--bogus")
+        .output()
+        .expect("run install.sh");
+    assert_eq!(bad.status.code(), Some(2));
+}
