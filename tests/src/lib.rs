@@ -6,3 +6,4 @@ pub mod claude_cli;
 pub mod codex_cli;
 pub mod daemon;
 pub mod model_server;
+pub mod mount;

@@ -4,6 +4,7 @@
 
 use codexd_tests::daemon::{TestEnv, bin, eventually, output};
 use codexd_tests::model_server::MockModelServer;
+use codexd_tests::mount::{SmallMount, fill_up};
 use serde_json::Value;
 use std::io::{BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -357,51 +358,4 @@ fn a_full_disk_at_start_up_never_moves_the_registry_aside() {
     assert_eq!(env.show(&id), before);
     assert!(broken_registries(&env.state_dir).is_empty());
     env.stop_daemon().unwrap();
-}
-
-/// A small tmpfs mounted for the test (needs root); unmounted on drop.
-struct SmallMount {
-    dir: tempfile::TempDir,
-}
-
-impl SmallMount {
-    fn new(size: &str) -> Option<SmallMount> {
-        let dir = tempfile::tempdir().ok()?;
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(SmallMount { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for SmallMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Fills the file system holding `dir` until a write fails; returns the filler's path.
-fn fill_up(dir: &Path) -> PathBuf {
-    let filler = dir.join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![0u8; 64 * 1024];
-    while file.write_all(&chunk).is_ok() {}
-    let _ = file.sync_all();
-    filler
 }

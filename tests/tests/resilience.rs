@@ -8,6 +8,7 @@
 
 use codexd_tests::daemon::{TestEnv, eventually, output, wait_for_gate};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
+use codexd_tests::mount::{SmallMount, fill_up};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -516,79 +517,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// A small tmpfs mounted for the test (needs root); unmounted on drop.
-struct SmallMount {
-    dir: tempfile::TempDir,
-}
-
-impl SmallMount {
-    fn new(size: &str) -> Option<SmallMount> {
-        let dir = tempfile::tempdir().ok()?;
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(SmallMount { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Makes `dir` (inside the mount) read-only with a read-only bind mount over it.
-    fn read_only(&self, dir: &Path) -> bool {
-        let run = |args: &[&str]| {
-            Command::new("mount")
-                .args(args)
-                .arg(dir)
-                .arg(dir)
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        run(&["--bind"])
-            && Command::new("mount")
-                .args(["-o", "remount,bind,ro"])
-                .arg(dir)
-                .status()
-                .is_ok_and(|s| s.success())
-    }
-
-    /// Undoes [`SmallMount::read_only`].
-    fn writable(&self, dir: &Path) -> bool {
-        Command::new("umount")
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for SmallMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Fills the file system holding `dir` until a write fails; returns the filler's path.
-fn fill_up(dir: &Path) -> PathBuf {
-    let filler = dir.join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![0u8; 64 * 1024];
-    while file.write_all(&chunk).is_ok() {}
-    let _ = file.sync_all();
-    filler
 }
 
 #[test]
