@@ -7,12 +7,14 @@
 //! - [`error`]: the typed errors carried in JSON-RPC error objects;
 //! - [`paths`]: default socket and state-dir locations, shared so that a client finds the
 //!   daemon it would start;
-//! - [`config`]: where the config file is, and its `[client]` table.
+//! - [`config`]: where the config file is, and its `[client]` table;
+//! - [`daemon_record`]: the record beside the socket of which settings its daemon used.
 //!
 //! The wire format is newline-delimited JSON-RPC 2.0 over a Unix socket: one JSON message per
 //! line, in both directions.
 
 pub mod config;
+pub mod daemon_record;
 pub mod error;
 pub mod paths;
 pub mod request;

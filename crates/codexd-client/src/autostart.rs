@@ -6,6 +6,7 @@
 //! ("already running") and both clients connect to the first.
 
 use crate::{ClientError, ConnectOptions};
+use codexd_api::daemon_record::EXIT_SETTINGS_DIFFER;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub async fn start_daemon(options: &ConnectOptions) -> Result<(), ClientError> {
     command
         .arg("--socket")
         .arg(socket)
+        // The daemon refuses when the last one on this socket used other settings.
+        .arg("--autostarted")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file);
@@ -99,10 +102,15 @@ pub async fn start_daemon(options: &ConnectOptions) -> Result<(), ClientError> {
             if crate::transport::connect(socket).await.is_ok() {
                 return Ok(());
             }
+            let message =
+                daemon_error(&log, log_start).unwrap_or_else(|| "no error message".into());
+            if status.code() == Some(EXIT_SETTINGS_DIFFER) {
+                return Err(ClientError::SettingsDiffer(format!("codexd {message}")));
+            }
             return Err(ClientError::Autostart(format!(
                 "{} exited ({status}): {} (log: {})",
                 exe.display(),
-                daemon_error(&log, log_start).unwrap_or_else(|| "no error message".into()),
+                message,
                 log.display()
             )));
         }

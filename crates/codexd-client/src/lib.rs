@@ -77,6 +77,10 @@ pub enum ClientError {
     /// Starting the daemon failed.
     #[error("cannot start codexd: {0}")]
     Autostart(String),
+    /// The daemon was not started because the last daemon on this socket used another
+    /// state directory or codex binary (final: retrying cannot help).
+    #[error("{0}")]
+    SettingsDiffer(String),
     /// The daemon answered with an error.
     #[error("{0}")]
     Api(#[from] ApiError),

@@ -59,6 +59,14 @@ pub async fn wait_for_tasks(
         let client = match connect_until(options, deadline, reconnect_by).await {
             Ok(Some(client)) => client,
             Ok(None) => return finish(ids, tasks, true),
+            // The daemon that ran the tasks went away, and the one this wait would start
+            // would not know them: say so rather than report the tasks unknown.
+            Err(ClientError::SettingsDiffer(why)) if connected_before => {
+                return Err(ClientError::SettingsDiffer(format!(
+                    "the daemon running {} went away while this wait followed it, and {why}",
+                    ids.join(", ")
+                )));
+            }
             Err(e) => return Err(e),
         };
         connected_before = true;

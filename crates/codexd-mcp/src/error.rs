@@ -56,6 +56,7 @@ impl ToolError {
                 hint: "Start it (`codexd &`) or let this server start it (drop --no-autostart).",
             },
             ClientError::Autostart(message) => ToolError::Autostart(message),
+            ClientError::SettingsDiffer(message) => ToolError::Refused(message),
             ClientError::Transport(message) => ToolError::Disconnected(message),
             ClientError::Api(api) => match api.kind {
                 ErrorKind::TaskNotFound => ToolError::UnknownTask(api.message),

@@ -72,6 +72,11 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
         }
         None => instance::bind_socket(&config.socket)?,
     };
+    // This daemon owns the socket now: record its settings beside it, so that a client
+    // cannot autostart one with other settings for it later without being told.
+    if let Err(e) = transport::record::write(&config) {
+        tracing::warn!("cannot record this daemon's settings beside the socket: {e}");
+    }
     // Records the registry lacks (all of them after a rebuild) come back from the files.
     let restored = supervisor
         .restore_from_files(rebuild_all)

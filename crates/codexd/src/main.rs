@@ -65,6 +65,10 @@ struct Cli {
     /// without a message (clients reconnect as needed) [default: 10m].
     #[arg(long, env = "CODEXD_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
     idle_timeout: Option<Duration>,
+    /// Set by clients that start the daemon on demand (autostart): refuse to start when the
+    /// last daemon on this socket used another state directory or codex binary.
+    #[arg(long, hide = true)]
+    autostarted: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -190,6 +194,12 @@ fn run() -> anyhow::Result<()> {
             .unwrap_or(Duration::from_secs(600)),
         runner_exe: std::env::current_exe().context("cannot find the codexd executable")?,
     };
+    if cli.autostarted
+        && let Err(differ) = codexd::transport::record::check_autostart(&config)
+    {
+        eprintln!("codexd: {differ}");
+        std::process::exit(codexd_api::daemon_record::EXIT_SETTINGS_DIFFER);
+    }
     if let Some(problem) = config.codex_bin_problem() {
         tracing::warn!("{problem}");
     }

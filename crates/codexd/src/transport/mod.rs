@@ -19,6 +19,7 @@
 //! (running what the line asks) and `outbox` (writing the answers back).
 
 pub mod instance;
+pub mod record;
 pub mod systemd;
 
 mod activity;
