@@ -143,3 +143,66 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod retry_tests {
+    use crate::{Client, ConnectOptions};
+    use codexd_api::StartRequest;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// Issue #14, item 11: a start whose connection is lost before the reply is sent again
+    /// with the same idempotency key (so the daemon returns the task the first one created
+    /// instead of running a second). The "daemon" here reads the first call and hangs up, then
+    /// answers the second; both must carry the same `request_id`.
+    #[tokio::test]
+    async fn a_start_that_lost_its_connection_is_retried_with_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("t.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut keys = Vec::new();
+            for attempt in 0..2 {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let call: serde_json::Value = serde_json::from_str(&line).unwrap();
+                assert_eq!(call["method"], "codexd_start");
+                keys.push(
+                    call["params"][0]["request_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+                if attempt == 0 {
+                    // The daemon went away mid-call: no reply.
+                    drop(stream);
+                    continue;
+                }
+                let task = serde_json::json!({
+                    "id": "abcd1234", "state": "queued", "prompt": "p", "cwd": "/",
+                    "config": [], "env_keys": [], "created_at": "2026-01-01T00:00:00.000Z",
+                    "log_bytes": 0, "transitions": []
+                });
+                let reply = serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "result": task});
+                let mut stream = stream;
+                stream.write_all(format!("{reply}\n").as_bytes()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            keys
+        });
+        let mut options = ConnectOptions::new(Some(socket));
+        options.autostart = false;
+        let request = StartRequest {
+            prompt: "p".into(),
+            cwd: "/".into(),
+            ..Default::default()
+        };
+        let task = Client::start_keyed(&options, request).await.unwrap();
+        assert_eq!(task.id.as_str(), "abcd1234");
+        let keys = server.join().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0], keys[1], "the retry carries the first call's key");
+        assert!(!keys[0].is_empty());
+    }
+}
