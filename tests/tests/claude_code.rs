@@ -89,6 +89,25 @@ fn the_launcher_finds_the_binaries_or_says_how_to_install_them() {
     assert!(err.contains("codexd-mcp not found"), "{err}");
     let out = run("/usr/bin:/bin", &["--quiet", "codexctl", "hook", "stop"]);
     assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    // `--report` (the slash commands' `!` lines: Claude Code drops a command whose `!` line
+    // fails): exit 0, the install hint and the status on stdout for the model to read.
+    let out = run("/usr/bin:/bin", &["--report", "codexctl", "doctor"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("./install.sh"), "{said}");
+    assert!(said.ends_with("(exit status 127)\n"), "{said}");
+    let path = format!("{}:/usr/bin:/bin", bin_dir().display());
+    let out = run(
+        &path,
+        &["--report", "codexctl", "--no-autostart", "show", "nosuchid"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.trim_end().ends_with("(exit status 2)"), "{said}");
+    assert!(
+        said.lines().count() >= 2,
+        "the failure's message is kept: {said}"
+    );
 
     // On PATH, or in ~/.cargo/bin.
     let path = format!("{}:/usr/bin:/bin", bin_dir().display());
@@ -226,8 +245,10 @@ fn a_headless_run_ends_with_the_delegated_result_read() {
     let server = MockModelServer::start_blocking(vec![Scenario::new(
         "[slow]",
         vec![
-            Step::shell("sleep 12; echo slow-done"),
-            Step::message("SLOW-RESULT-42: the slow job is done"),
+            Step::shell("sleep 2; echo slow-done"),
+            // A 30-s task: the model's answer takes that long (codex's shell tool hands a
+            // command that runs past ~10 s back to the model, so a long sleep would not do).
+            Step::message("SLOW-RESULT-42: the slow job is done").delayed(Duration::from_secs(28)),
         ],
     )])
     .expect("model server");
@@ -249,7 +270,7 @@ fn a_headless_run_ends_with_the_delegated_result_read() {
             &plugin.to_string_lossy(),
             "Delegate the slow job to Codex and tell me what it says.",
         ],
-        Duration::from_secs(120),
+        Duration::from_secs(180),
     );
     assert!(
         out.status.success(),
@@ -303,8 +324,8 @@ fn a_headless_run_ends_with_the_delegated_result_read() {
     );
     let seconds = task_seconds(task);
     assert!(
-        seconds >= 10.0,
-        "the task ran well past -p's 5 s grace: {seconds}"
+        seconds >= 29.0,
+        "a 30-s task, well past -p's 5 s grace: {seconds}"
     );
 }
 
@@ -615,4 +636,186 @@ fn an_interactive_session_is_told_when_its_task_ends_without_user_input() {
         .filter(|r| r.last_user_text().contains("Stop hook feedback"))
         .count();
     assert_eq!(reminders, 0, "no reminder while a background wait runs");
+}
+
+/// The plugin's slash commands, typed as a user would (`claude -p "/codexd:..."`): each one's
+/// `!` line runs codexctl in the session (with its `CLAUDE_CODE_SESSION_ID`) and the model
+/// gets the command's text with that output; `/codexd:delegate --wait` then drives the MCP
+/// tools to the result.
+#[test]
+fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
+    let server = MockModelServer::start_blocking(vec![
+        Scenario::new("[mine]", vec![Step::message("mine is done")]),
+        Scenario::new("[other]", vec![Step::message("other is done")]),
+        Scenario::new(
+            "[delegated]",
+            vec![Step::message("DELEGATED-7: the delegated job is done")],
+        ),
+    ])
+    .expect("model server");
+    let mut env = TestEnv::new(server).expect("test env");
+    env.start_daemon(&[]).unwrap();
+    let session = "5d0f3c1e-2b7a-4c55-8e61-3f9a0b1c2d3e";
+    let start = |prompt: &str, session: Option<&str>| {
+        let mut cmd = env.codexctl();
+        cmd.args(env.start_args()).arg(prompt);
+        match session {
+            Some(s) => cmd.env("CLAUDE_CODE_SESSION_ID", s),
+            None => cmd.env_remove("CLAUDE_CODE_SESSION_ID"),
+        };
+        let out = output(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mine = start("[mine] a task of the session", Some(session));
+    let other = start("[other] a task from a shell", None);
+    assert_eq!(env.wait(&[&mine, &other]).0, 0);
+
+    let codex_url = env.server.base_url();
+    let cwd = env.work.to_string_lossy().to_string();
+    let api = AnthropicServer::start(move |request: &Request| {
+        if !request.is_conversation() {
+            return Turn::text("title");
+        }
+        let first_user = request
+            .messages()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        if !first_user.contains("Delegate to Codex through the codexd plugin") {
+            return Turn::text("Shown as it is.");
+        }
+        let started = request
+            .tool_results()
+            .into_iter()
+            .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
+            .and_then(|r| r.json())
+            .and_then(|v| v["task_id"].as_str().map(str::to_string));
+        match (request.last_tool_result(), started) {
+            (None, None) => Turn::tool(
+                tool("codex_start"),
+                json!({
+                    "prompt": "[delegated] do the delegated job",
+                    "cwd": cwd,
+                    "model": MOCK_MODEL,
+                    "config": mock_config_overrides(&codex_url),
+                }),
+            ),
+            (Some(r), Some(id)) if r.name.ends_with("__codex_start") => Turn::tool(
+                tool("codex_wait"),
+                json!({"task_ids": [id], "timeout_seconds": 50}),
+            ),
+            (Some(r), Some(id)) if r.name.ends_with("__codex_wait") => {
+                if r.json().is_some_and(|v| v["done"] == true) {
+                    Turn::tool(tool("codex_result"), json!({"task_id": id}))
+                } else {
+                    Turn::tool(
+                        tool("codex_wait"),
+                        json!({"task_ids": [id], "timeout_seconds": 50}),
+                    )
+                }
+            }
+            (Some(r), _) if r.name.ends_with("__codex_result") => {
+                let answer = r
+                    .json()
+                    .and_then(|v| v["final_message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| r.text.clone());
+                Turn::text(format!("Codex says: {answer}"))
+            }
+            _ => Turn::text("Nothing more to do."),
+        }
+    })
+    .unwrap();
+    let home = home_for(&env, &api);
+    let plugin = plugin_dir();
+    let plugin = plugin.to_string_lossy();
+    let claude = |session: &str, prompt: &str| {
+        let out = home.run(
+            &[
+                "-p",
+                "--output-format",
+                "json",
+                "--session-id",
+                session,
+                "--plugin-dir",
+                &plugin,
+                prompt,
+            ],
+            CLAUDE_TIMEOUT,
+        );
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            stderr(&out),
+            env.daemon_log()
+        );
+        out
+    };
+    // The text the model got for the command: the first user message of the session.
+    let command_text = |session: &str| {
+        let conversation = api.conversation();
+        let first = conversation
+            .iter()
+            .find(|r| r.header("x-claude-code-session-id") == Some(session))
+            .expect("a request of the session");
+        first
+            .messages()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    };
+
+    // /codexd:status: this session's tasks as a table, not the shell's.
+    claude(session, "/codexd:status");
+    let text = command_text(session);
+    assert!(
+        text.contains("Codex tasks started from this session"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&mine),
+        "this session's task is listed: {text}"
+    );
+    assert!(text.contains("succeeded"), "{text}");
+    assert!(
+        !text.contains(&other),
+        "another session's task is not: {text}"
+    );
+
+    // /codexd:setup: doctor's self-check, run for real.
+    let setup_session = "6e1a4d2f-3c8b-4d66-9f72-4a0b1c2d3e4f";
+    claude(setup_session, "/codexd:setup");
+    let text = command_text(setup_session);
+    assert!(text.contains("Output of `codexctl doctor`"), "{text}");
+    assert!(
+        text.contains(&env.socket.to_string_lossy().to_string()),
+        "doctor checked this daemon: {text}"
+    );
+
+    // /codexd:delegate --wait: the model starts, waits for and reads a task of its session.
+    let delegate_session = "7f2b5e3a-4d9c-4e77-8a83-5b1c2d3e4f5a";
+    let out = claude(
+        delegate_session,
+        "/codexd:delegate --wait do the delegated job",
+    );
+    let text = command_text(delegate_session);
+    assert!(
+        text.contains("Arguments: `--wait do the delegated job`"),
+        "{text}"
+    );
+    assert!(
+        result_text(&out.stdout)["result"]
+            .as_str()
+            .is_some_and(|r| r.contains("DELEGATED-7")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let list = env.ctl(&["list", "--json", "--session", delegate_session]);
+    let page: Value = serde_json::from_slice(&list.stdout).expect("list JSON");
+    let tasks = page["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{page}");
+    assert_eq!(tasks[0]["state"], "succeeded");
+    assert!(tasks[0]["result_read_at"].is_string(), "{page}");
 }
