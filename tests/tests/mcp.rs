@@ -346,7 +346,11 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
     assert_eq!(
         names,
         [
+            "codex_apply",
             "codex_cancel",
+            "codex_compare",
+            "codex_diff",
+            "codex_discard",
             "codex_list",
             "codex_result",
             "codex_resume",
@@ -375,7 +379,12 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
         let annotations = tool.annotations.as_ref().expect("annotations");
         let read_only = matches!(
             name,
-            "codex_status" | "codex_wait" | "codex_result" | "codex_list"
+            "codex_status"
+                | "codex_wait"
+                | "codex_result"
+                | "codex_list"
+                | "codex_diff"
+                | "codex_compare"
         );
         assert_eq!(annotations.read_only_hint, Some(read_only), "{name}");
         assert_eq!(annotations.destructive_hint, Some(!read_only), "{name}");

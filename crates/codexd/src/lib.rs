@@ -24,7 +24,9 @@ pub mod registry;
 pub mod results;
 pub mod run;
 pub mod service;
+pub mod service_worktree;
 pub mod transport;
+pub mod worktree;
 
 use anyhow::Context;
 use codexd_api::CodexdApiServer;

@@ -64,6 +64,13 @@ pub struct StoredRequest {
     pub request_id: Option<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
+    // --- isolated worktrees and best-of-N (issue 13) ---
+    /// The worktree the task runs in, as created at start.
+    #[serde(default)]
+    pub worktree: Option<codexd_api::WorktreeInfo>,
+    /// The best-of-N group.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl StoredRequest {
@@ -85,6 +92,8 @@ impl StoredRequest {
             session_id: None,
             request_id: None,
             created_at,
+            worktree: None,
+            group: None,
         }
     }
 
@@ -120,6 +129,8 @@ impl StoredRequest {
             log_truncated: false,
             git_base_tree: None,
             transitions: Vec::new(),
+            worktree: self.worktree.clone(),
+            group: self.group.clone(),
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
