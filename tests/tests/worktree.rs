@@ -495,6 +495,18 @@ fn worktree_tasks_survive_a_daemon_restart_and_resume_in_the_same_worktree() {
     assert!(!path.exists());
     assert!(env.show(&id)["worktree"]["discarded_at"].is_string());
     assert_eq!(codexd_branches(&work), "");
+
+    // Prune removes the worktree and branch of a pruned task.
+    let third = env.start_task("[first] once more", &["--worktree"]);
+    assert_eq!(env.wait(&[&third]).0, 0, "{}", env.daemon_log());
+    let third_path = env.state_dir.join("worktrees").join(&third);
+    assert!(third_path.is_dir());
+    assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    ok(&env, &["prune", "--older-than", "1ms"]);
+    assert!(!third_path.exists(), "prune removed the worktree");
+    assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 1);
+    assert_eq!(codexd_branches(&work), "");
 }
 
 #[test]
