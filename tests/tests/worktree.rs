@@ -463,8 +463,26 @@ fn worktree_tasks_survive_a_daemon_restart_and_resume_in_the_same_worktree() {
     let before = env.show(&id);
 
     env.stop_daemon().unwrap();
+    // A worktree no task names (a start killed before recording its task) is removed at
+    // start-up, with its branch.
+    let stray = env.state_dir.join("worktrees").join("zzzzzzzz");
+    git(
+        &work,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "codexd/zzzzzzzz",
+            stray.to_str().unwrap(),
+            "HEAD",
+        ],
+    );
     env.start_daemon(&[]).unwrap();
+    // Answered once the daemon serves, which is after its start-up cleaning.
     let after = env.show(&id);
+    assert!(!stray.exists(), "{}", env.daemon_log());
+    assert_eq!(codexd_branches(&work).trim(), format!("codexd/{id}"));
     assert_eq!(after["worktree"], before["worktree"], "the record survives");
     let diff = ok_json(&env, &["diff", &id, "--json"]);
     assert_eq!(diff["stat"]["files"], serde_json::json!(["one.txt"]));

@@ -89,6 +89,7 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
     // Before serving: no start is in progress, so a directory without a request is
     // abandoned.
     supervisor.clean_leftovers();
+    supervisor.clean_worktree_leftovers().await;
     if let Some(retention) = config.retention {
         let pruner = supervisor.clone();
         tokio::spawn(async move {

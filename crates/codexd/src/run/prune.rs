@@ -80,6 +80,39 @@ impl Supervisor {
         }
     }
 
+    /// Removes worktrees that no task names: a start killed after making its worktrees
+    /// but before recording its tasks. Only called at start-up, before serving, when no
+    /// start is in progress.
+    pub async fn clean_worktree_leftovers(&self) {
+        let root = self.inner.config.worktrees_root();
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.path().is_dir()
+                || name.len() != codexd_api::task::ID_LEN
+                || !TaskId::is_valid_prefix(&name)
+            {
+                continue;
+            }
+            let id = TaskId::from_stored(name);
+            if self.inner.registry.contains(&id).unwrap_or(true) {
+                continue;
+            }
+            let info = crate::worktree::orphan(&entry.path(), &id).await;
+            match crate::worktree::discard(&info).await {
+                Ok(_) => tracing::info!(
+                    worktree = %info.path.display(),
+                    "removed the worktree of a start that was killed before its task was recorded"
+                ),
+                Err(e) => {
+                    tracing::warn!(worktree = %info.path.display(), "cannot remove an abandoned worktree: {e}")
+                }
+            }
+        }
+    }
+
     /// Deletes what interrupted work left in the tasks directory: directories of a prune
     /// that was interrupted, and task directories of starts killed before their request
     /// was written (no `request.json`, nothing in them but temporary `*.tmp` files). Only

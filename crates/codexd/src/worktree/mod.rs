@@ -376,6 +376,31 @@ pub async fn base_tree(info: &WorktreeInfo) -> Option<String> {
         .ok()
 }
 
+/// What is known of a worktree at `path` for task `id` that no task record names (a start
+/// killed between making its worktrees and recording its tasks): enough to discard it.
+pub async fn orphan(path: &Path, id: &TaskId) -> WorktreeInfo {
+    let common = Git::at(path)
+        .line(&["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .await
+        .ok();
+    // The common dir is `<repo>/.git`; its parent is the repository.
+    let repo = common
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| path.to_path_buf());
+    WorktreeInfo {
+        path: path.to_path_buf(),
+        branch: branch_of(id),
+        base_commit: String::new(),
+        head_commit: None,
+        repo,
+        applied_at: None,
+        discarded_at: None,
+    }
+}
+
 /// Marks `info` discarded now.
 pub fn mark_discarded(info: &mut WorktreeInfo) {
     info.discarded_at = Some(Timestamp::now());
