@@ -513,6 +513,13 @@ fn worktree_tasks_survive_a_daemon_restart_and_resume_in_the_same_worktree() {
     assert!(!path.exists());
     assert!(env.show(&id)["worktree"]["discarded_at"].is_string());
     assert_eq!(codexd_branches(&work), "");
+    // A registry rebuilt from the task directories keeps the applied and discarded marks.
+    env.stop_daemon().unwrap();
+    env.start_daemon(&["--rebuild-registry"]).unwrap();
+    let rebuilt = env.show(&child);
+    assert!(rebuilt["worktree"]["applied_at"].is_string(), "{rebuilt}");
+    assert!(rebuilt["worktree"]["discarded_at"].is_string(), "{rebuilt}");
+    assert!(env.show(&id)["worktree"]["discarded_at"].is_string());
 
     // Prune removes the worktree and branch of a pruned task.
     let third = env.start_task("[first] once more", &["--worktree"]);

@@ -2,7 +2,7 @@
 //! in worktrees of their own, `diff`, `apply`, `discard` and `compare`. The git work is in
 //! `worktree/`; this module resolves ids, checks states and keeps the records.
 
-use crate::registry::taskdir::StoredRequest;
+use crate::registry::taskdir::{StoredRequest, TaskDir};
 use crate::run::held::RunEnv;
 use crate::service::{Service, invalid, storage};
 use crate::worktree::{self, WorktreeError};
@@ -177,11 +177,7 @@ impl Service {
             if let Some(info) = task.worktree.as_mut() {
                 info.applied_at = Some(Timestamp::now());
             }
-            self.supervisor
-                .registry()
-                .save(&task)
-                .await
-                .map_err(storage)?;
+            self.save_worktree(&task).await?;
         }
         Ok(ApplyReply {
             task_id: task.id,
@@ -245,11 +241,7 @@ impl Service {
                     && w.discarded_at.is_none()
                 {
                     worktree::mark_discarded(w);
-                    self.supervisor
-                        .registry()
-                        .save(&other)
-                        .await
-                        .map_err(storage)?;
+                    self.save_worktree(&other).await?;
                 }
             }
             discarded.push(Discarded {
@@ -260,6 +252,18 @@ impl Service {
             });
         }
         Ok(DiscardReply { discarded })
+    }
+
+    /// Saves a worktree task whose worktree changed: `worktree.json` in its directory (so a
+    /// rebuilt record keeps it; best effort), then the registry record.
+    async fn save_worktree(&self, task: &Task) -> Result<(), ApiError> {
+        if let Some(info) = &task.worktree {
+            let dir = TaskDir::new(&self.supervisor.config().tasks_root(), &task.id);
+            if let Err(e) = dir.write_worktree(info) {
+                tracing::warn!(task = %task.id, "cannot record the worktree's state: {e}");
+            }
+        }
+        self.supervisor.registry().save(task).await.map_err(storage)
     }
 
     /// The tasks of best-of-N group `group`, oldest first.
