@@ -94,7 +94,11 @@ async def main_flow(cfg: dict[str, Any]) -> None:
         check(
             names
             == [
+                "codex_apply",
                 "codex_cancel",
+                "codex_compare",
+                "codex_diff",
+                "codex_discard",
                 "codex_list",
                 "codex_result",
                 "codex_resume",
@@ -102,7 +106,7 @@ async def main_flow(cfg: dict[str, Any]) -> None:
                 "codex_status",
                 "codex_wait",
             ],
-            "tools/list has the seven tools",
+            "tools/list has the eleven tools",
             names,
         )
         for tool in listed.tools:

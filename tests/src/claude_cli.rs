@@ -292,6 +292,10 @@ pub fn all_codex_tools() -> Vec<String> {
         "codex_list",
         "codex_cancel",
         "codex_resume",
+        "codex_diff",
+        "codex_apply",
+        "codex_discard",
+        "codex_compare",
     ]
     .iter()
     .map(|t| format!("{}{t}", PLUGIN_TOOL_PREFIX))

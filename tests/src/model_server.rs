@@ -122,6 +122,11 @@ pub enum Step {
     Hang,
     /// Wait, then play the inner step.
     Delayed(Duration, Box<Step>),
+    /// The inner steps in turn: the first request that reaches this step gets the first,
+    /// the next one the second, and so on round the list (shared by every turn and
+    /// thread). Attempts started with the same prompt (best-of-N) then get different
+    /// answers; [`Step::rotate`] builds it.
+    Rotate(Vec<Step>, Arc<AtomicUsize>),
 }
 
 impl Step {
@@ -145,6 +150,11 @@ impl Step {
     /// `pending`, `in_progress` or `completed`.
     pub fn plan(entries: &[(&str, &str)]) -> Step {
         Step::Reply(vec![items::plan(entries)])
+    }
+
+    /// One of `steps` in turn, see [`Step::Rotate`].
+    pub fn rotate(steps: Vec<Step>) -> Step {
+        Step::Rotate(steps, Arc::new(AtomicUsize::new(0)))
     }
 
     /// This step, played after `delay`.
@@ -694,6 +704,11 @@ fn step_action(step: &Step, state: &State) -> Action {
         }
         Step::Hang => Action::Hang,
         Step::Delayed(delay, inner) => Action::Delay(*delay, Box::new(step_action(inner, state))),
+        Step::Rotate(steps, next) if !steps.is_empty() => {
+            let at = next.fetch_add(1, Ordering::SeqCst) % steps.len();
+            step_action(&steps[at], state)
+        }
+        Step::Rotate(..) => Action::Respond(http_response(400, "mock: an empty Step::Rotate")),
     }
 }
 

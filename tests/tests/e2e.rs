@@ -1,7 +1,7 @@
 //! End to end: the real `codexd` and `codexctl` binaries, the real Codex CLI (pinned
 //! 0.169.0), and a scripted model server on 127.0.0.1.
 
-use codexd_tests::daemon::{TestEnv, eventually, output, task_processes, wait_for_gate};
+use codexd_tests::daemon::{TestEnv, eventually, git, output, task_processes, wait_for_gate};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::Value;
 use std::process::Stdio;
@@ -1111,24 +1111,6 @@ fn connections_from_another_user_are_refused() {
 
 /// A unittest module with two passing tests, one failing and one skipped.
 const TEST_MODULE: &str = "import unittest\n\nclass T(unittest.TestCase):\n    def test_one(self):\n        self.assertEqual(1, 1)\n\n    def test_two(self):\n        self.assertTrue(True)\n\n    def test_broken(self):\n        self.assertEqual(2, 3)\n\n    @unittest.skip(\"later\")\n    def test_later(self):\n        pass\n";
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = output(
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid"),
-    );
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn the_result_reports_files_diffstat_commands_tests_usage_and_answer() {

@@ -11,7 +11,7 @@
 #![allow(deprecated)]
 
 use codexd_tests::codex_cli::{MOCK_MODEL, mock_config_overrides};
-use codexd_tests::daemon::{TestEnv, bin, eventually, output, task_processes};
+use codexd_tests::daemon::{TestEnv, bin, eventually, git, output, task_processes};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
@@ -346,7 +346,11 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
     assert_eq!(
         names,
         [
+            "codex_apply",
             "codex_cancel",
+            "codex_compare",
+            "codex_diff",
+            "codex_discard",
             "codex_list",
             "codex_result",
             "codex_resume",
@@ -375,7 +379,12 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
         let annotations = tool.annotations.as_ref().expect("annotations");
         let read_only = matches!(
             name,
-            "codex_status" | "codex_wait" | "codex_result" | "codex_list"
+            "codex_status"
+                | "codex_wait"
+                | "codex_result"
+                | "codex_list"
+                | "codex_diff"
+                | "codex_compare"
         );
         assert_eq!(annotations.read_only_hint, Some(read_only), "{name}");
         assert_eq!(annotations.destructive_hint, Some(!read_only), "{name}");
@@ -1124,4 +1133,79 @@ async fn codex_start_takes_the_config_files_client_defaults_below_its_arguments(
     let task = env.show(started["task_id"].as_str().expect("id"));
     assert_eq!(task["sandbox"], "read-only");
     wait_done(&shim, &[&id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worktree_isolation_diff_apply_compare_and_discard_through_the_tools() {
+    let env = env_with(vec![Scenario::new(
+        "[mcp-worktree]",
+        vec![
+            Step::patch("*** Begin Patch\n*** Add File: made.txt\n+by codex\n*** End Patch\n"),
+            Step::message("Added made.txt."),
+        ],
+    )]);
+    let work = env.work.clone();
+    git(&work, &["init", "-q"]);
+    std::fs::write(work.join("base.txt"), "b\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "base"]);
+    let shim = Shim::start(&env).await;
+
+    let mut args = start_args(&env, "[mcp-worktree] add made.txt");
+    args["isolation"] = json!("worktree");
+    args["attempts"] = json!(2);
+    let started = ok(&shim.call("codex_start", args).await);
+    let id = started["task_id"].as_str().unwrap().to_string();
+    let group = started["group"].as_str().expect("a group").to_string();
+    assert!(
+        started["worktree"].as_str().unwrap().ends_with(&id),
+        "{started}"
+    );
+    let compare = ok(&shim.call("codex_compare", json!({ "group": group })).await);
+    let ids: Vec<String> = compare["compare"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["task_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    for _ in 0..10 {
+        let reply = ok(&shim.call("codex_wait", json!({ "task_ids": ids })).await);
+        if reply["done"] == true {
+            break;
+        }
+    }
+    assert!(
+        !work.join("made.txt").exists(),
+        "the user's tree is untouched"
+    );
+
+    let diff = ok(&shim.call("codex_diff", json!({ "task_id": id })).await);
+    assert_eq!(diff["diff"]["stat"]["files"], json!(["made.txt"]), "{diff}");
+    assert!(
+        diff["diff"]["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+by codex")
+    );
+    let applied = ok(&shim.call("codex_apply", json!({ "task_id": id })).await);
+    assert_eq!(applied["apply"]["applied"], true, "{applied}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("made.txt")).unwrap(),
+        "by codex\n"
+    );
+    let discarded = ok(&shim
+        .call(
+            "codex_discard",
+            json!({ "group": group, "except": [id.clone()] }),
+        )
+        .await);
+    let gone = discarded["discard"]["discarded"].as_array().unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_ne!(gone[0]["task_id"], id.as_str());
+    // A task that ran in place has no worktree: a clear refusal.
+    let failed = shim
+        .call("codex_diff", json!({ "task_id": "zzzzzzzz" }))
+        .await;
+    assert_eq!(failed.is_error, Some(true));
 }

@@ -65,9 +65,10 @@ impl From<ClientError> for Failure {
             // A wrong id or parameter is a usage error (2); exit 1 is kept for "the daemon
             // could not do it" and, in `wait`, "a task did not succeed".
             ClientError::Api(e) => match e.kind {
-                ErrorKind::TaskNotFound | ErrorKind::AmbiguousId | ErrorKind::InvalidParams => {
-                    Failure::Usage(e.message)
-                }
+                ErrorKind::TaskNotFound
+                | ErrorKind::AmbiguousId
+                | ErrorKind::InvalidParams
+                | ErrorKind::Git => Failure::Usage(e.message),
                 _ => Failure::Refused(e.message),
             },
             other => Failure::Usage(other.to_string()),

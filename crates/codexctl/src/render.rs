@@ -24,6 +24,10 @@ pub struct StartOutput<'a> {
     pub parent: Option<&'a str>,
     /// The directory codex runs in.
     pub cwd: &'a std::path::Path,
+    /// The worktree it runs in (`--worktree`), if any.
+    pub worktree: Option<&'a codexd_client::api::WorktreeInfo>,
+    /// Its best-of-N group (`--attempts`), if any.
+    pub group: Option<&'a str>,
 }
 
 impl<'a> From<&'a Task> for StartOutput<'a> {
@@ -35,6 +39,8 @@ impl<'a> From<&'a Task> for StartOutput<'a> {
             queue_position: task.queue_position,
             parent: task.parent.as_ref().map(|p| p.as_str()),
             cwd: &task.cwd,
+            worktree: task.worktree.as_ref(),
+            group: task.group.as_deref(),
         }
     }
 }
@@ -314,6 +320,20 @@ pub fn task_details(task: &Task, activity: Option<&str>, now: Timestamp, style: 
     if !task.labels.is_empty() {
         field("labels", task.labels.join(", "));
     }
+    if let Some(w) = &task.worktree {
+        let status = match (w.discarded_at, w.applied_at) {
+            (Some(at), _) => format!(" (discarded {})", time(at)),
+            (None, Some(at)) => format!(" (applied {})", time(at)),
+            _ => String::new(),
+        };
+        field("worktree", format!("{}{status}", w.path.display()));
+        field("branch", w.branch.clone());
+        field("base", w.base_commit.clone());
+        field("repo", w.repo.display().to_string());
+    }
+    if let Some(group) = &task.group {
+        field("group", group.clone());
+    }
     field("created", time(task.created_at));
     if let Some(at) = task.started_at {
         field("started", time(at));
@@ -582,6 +602,74 @@ pub fn event_line(line: &str) -> Option<String> {
         }
         other => Some(format!("[{other}]")),
     }
+}
+
+/// `3 files (+10 -2)`.
+pub fn patch_stat_line(stat: &codexd_client::api::worktree::PatchStat) -> String {
+    let n = stat.files.len();
+    format!(
+        "{n} file{} (+{} -{})",
+        if n == 1 { "" } else { "s" },
+        stat.insertions,
+        stat.deletions
+    )
+}
+
+/// `diff --stat`: one changed file a line, then the totals.
+pub fn patch_stat(stat: &codexd_client::api::worktree::PatchStat) -> String {
+    let mut out = String::new();
+    for file in &stat.files {
+        let _ = writeln!(out, " {file}");
+    }
+    let _ = writeln!(out, "{}", patch_stat_line(stat));
+    out
+}
+
+/// `compare`: the attempts of a group, best first, one a row.
+pub fn compare_table(reply: &codexd_client::api::worktree::CompareReply) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "group {} (base {})",
+        reply.group,
+        reply
+            .base_commit
+            .as_deref()
+            .map(|c| &c[..c.len().min(12)])
+            .unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "{:<4} {:<8} {:<11} {:>6} {:>6} {:<22} {:>8} {:>8}  SUMMARY",
+        "RANK", "ID", "STATE", "PASSED", "FAILED", "DIFF", "TIME", "TOKENS"
+    );
+    let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    for e in &reply.entries {
+        let state = if e.discarded {
+            format!("{} (discarded)", e.state)
+        } else {
+            e.state.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{:<4} {:<8} {:<11} {:>6} {:>6} {:<22} {:>8} {:>8}  {}",
+            e.rank,
+            e.task_id,
+            state,
+            num(e.tests_passed),
+            num(e.tests_failed),
+            patch_stat_line(&e.stat),
+            e.duration_ms
+                .map(|ms| duration(Duration::from_millis(ms)))
+                .unwrap_or_else(|| "-".into()),
+            num(e.tokens),
+            fit(e.summary.as_deref().unwrap_or("-"), 60)
+        );
+        if !e.tests.is_empty() {
+            let _ = writeln!(out, "     tests: {}", e.tests.join(", "));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Anything else.
     Internal,
+    // --- isolated worktrees (issue 13) ---
+    /// The directory is not in a git work tree, or git is missing or failed.
+    Git,
 }
 
 impl ErrorKind {
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::ReplyTooLarge => -32011,
             ErrorKind::PermissionDenied => -32012,
             ErrorKind::Internal => -32603,
+            ErrorKind::Git => -32020,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`task`]: the task record and its state machine;
 //! - [`request`]: the parameters and replies of each method;
 //! - [`error`]: the typed errors carried in JSON-RPC error objects;
+//! - [`worktree`]: isolated worktrees and best-of-N groups;
 //! - [`paths`]: default socket and state-dir locations, shared so that a client finds the
 //!   daemon it would start;
 //! - [`config`]: where the config file is, and its `[client]` table;
@@ -22,12 +23,14 @@ pub mod result;
 pub mod rpc;
 pub mod shell;
 pub mod task;
+pub mod worktree;
 
 pub use error::{ApiError, ErrorKind};
 pub use request::*;
 pub use result::TaskResult;
 pub use rpc::{CodexdApiClient, CodexdApiServer};
 pub use task::{Task, TaskId, TaskState, Timestamp, Transition};
+pub use worktree::{Isolation, WorktreeInfo};
 
 /// The version of this API crate; the daemon reports it in `version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -39,6 +39,13 @@ pub struct StartRequest {
     /// (whatever its other parameters) instead of starting another, for as long as that
     /// task exists. Clients retry a call that lost its connection with the same key.
     pub request_id: Option<String>,
+    // --- isolated worktrees and best-of-N (issue 13) ---
+    /// Where the task runs: in `cwd` itself (default) or in a git worktree of its own.
+    pub isolation: Option<crate::worktree::Isolation>,
+    /// Best-of-N: start this many attempts (1 to [`crate::worktree::MAX_ATTEMPTS`]), each in
+    /// its own worktree from the same base, as one group; needs `isolation: "worktree"`.
+    /// The reply is the first attempt; its `group` names the others (`compare`).
+    pub attempts: Option<u32>,
 }
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.

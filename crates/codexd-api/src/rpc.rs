@@ -76,6 +76,30 @@ pub trait CodexdApi {
     #[method(name = "prune")]
     async fn prune(&self, older_than_ms: u64, dry_run: Option<bool>) -> RpcResult<PruneReply>;
 
+    // --- isolated worktrees and best-of-N (issue 13) ---
+    /// A worktree task's change against its base, as a patch.
+    #[method(name = "diff")]
+    async fn diff(&self, id: String) -> RpcResult<crate::worktree::DiffReply>;
+
+    /// Applies a finished worktree task's change to the user's current tree (3-way); on a
+    /// conflict nothing is applied and the reply lists the conflicting files.
+    #[method(name = "apply")]
+    async fn apply(&self, id: String) -> RpcResult<crate::worktree::ApplyReply>;
+
+    /// Removes the worktrees and branches of finished worktree tasks: `ids`, or every
+    /// attempt of `group` but those in `except`. The records stay, marked discarded.
+    #[method(name = "discard")]
+    async fn discard(
+        &self,
+        ids: Vec<String>,
+        group: Option<String>,
+        except: Option<Vec<String>>,
+    ) -> RpcResult<crate::worktree::DiscardReply>;
+
+    /// The attempts of a best-of-N group side by side, best first.
+    #[method(name = "compare")]
+    async fn compare(&self, group: String) -> RpcResult<crate::worktree::CompareReply>;
+
     /// Asks the daemon to exit cleanly. Running codex processes are left running (the next
     /// daemon adopts them) unless `kill_tasks`, which first cancels every queued and running
     /// task and waits until they have stopped.

@@ -270,6 +270,14 @@ pub struct Task {
     pub git_base_tree: Option<String>,
     /// Every state entered, with its time, oldest first.
     pub transitions: Vec<Transition>,
+    // --- isolated worktrees and best-of-N (issue 13) ---
+    /// The git worktree the task runs in (`isolation: "worktree"`); a resumed task shares
+    /// its parent's.
+    #[serde(default)]
+    pub worktree: Option<WorktreeInfo>,
+    /// The best-of-N group the task is one attempt of (`attempts`).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl Task {
@@ -300,4 +308,29 @@ impl Task {
             self.queue_position = None;
         }
     }
+}
+
+// --- isolated worktrees (issue 13) ---
+/// The worktree a task runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeInfo {
+    /// The worktree's directory (`<state>/worktrees/<id>`).
+    pub path: PathBuf,
+    /// Its branch (`codexd/<id>`).
+    pub branch: String,
+    /// The commit it was created from: the user's `HEAD` plus their uncommitted changes
+    /// (tracked, staged and untracked non-ignored files) as a snapshot commit, or `HEAD`
+    /// itself when there were none. Diffs and applies are measured against it.
+    pub base_commit: String,
+    /// The user's `HEAD` when the task started (null in a repository without commits).
+    #[serde(default)]
+    pub head_commit: Option<String>,
+    /// The top-level directory of the user's repository (where `apply` applies).
+    pub repo: PathBuf,
+    /// When `apply` last applied the task's change to the user's tree.
+    #[serde(default)]
+    pub applied_at: Option<Timestamp>,
+    /// When the worktree and branch were removed (`discard`, or prune); the record stays.
+    #[serde(default)]
+    pub discarded_at: Option<Timestamp>,
 }

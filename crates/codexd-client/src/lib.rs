@@ -376,6 +376,39 @@ impl Client {
             .await?)
     }
 
+    // --- isolated worktrees and best-of-N (issue 13) ---
+    /// A worktree task's change against its base, as a patch.
+    pub async fn diff(&self, id: &str) -> Result<api::worktree::DiffReply, ClientError> {
+        Ok(self.rpc.diff(id.to_string()).await?)
+    }
+
+    /// Applies a worktree task's change to the user's tree (nothing on a conflict).
+    pub async fn apply(&self, id: &str) -> Result<api::worktree::ApplyReply, ClientError> {
+        Ok(self.rpc.apply(id.to_string()).await?)
+    }
+
+    /// Removes worktrees: of `ids`, or of every attempt of `group` but `except`.
+    pub async fn discard(
+        &self,
+        ids: &[String],
+        group: Option<&str>,
+        except: &[String],
+    ) -> Result<api::worktree::DiscardReply, ClientError> {
+        Ok(self
+            .rpc
+            .discard(
+                ids.to_vec(),
+                group.map(str::to_string),
+                (!except.is_empty()).then(|| except.to_vec()),
+            )
+            .await?)
+    }
+
+    /// The attempts of a best-of-N group, best first.
+    pub async fn compare(&self, group: &str) -> Result<api::worktree::CompareReply, ClientError> {
+        Ok(self.rpc.compare(group.to_string()).await?)
+    }
+
     /// Asks the daemon to exit; running tasks are left running unless `kill_tasks`.
     pub async fn shutdown(&self, kill_tasks: bool) -> Result<(), ClientError> {
         Ok(self.rpc.shutdown(Some(kill_tasks)).await?)

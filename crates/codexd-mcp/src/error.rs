@@ -60,7 +60,7 @@ impl ToolError {
             ClientError::Transport(message) => ToolError::Disconnected(message),
             ClientError::Api(api) => match api.kind {
                 ErrorKind::TaskNotFound => ToolError::UnknownTask(api.message),
-                ErrorKind::AmbiguousId | ErrorKind::InvalidParams => {
+                ErrorKind::AmbiguousId | ErrorKind::InvalidParams | ErrorKind::Git => {
                     ToolError::Invalid(api.message)
                 }
                 ErrorKind::InvalidState => ToolError::Refused(api.message),

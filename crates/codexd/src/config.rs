@@ -98,6 +98,11 @@ impl Config {
     pub fn tasks_root(&self) -> PathBuf {
         self.state_dir.join("tasks")
     }
+
+    /// The directory holding the worktrees of worktree tasks (one per task id).
+    pub fn worktrees_root(&self) -> PathBuf {
+        self.state_dir.join("worktrees")
+    }
 }
 
 /// The optional config file (`--config`, default `$XDG_CONFIG_HOME/codexd/config.toml`).

@@ -24,7 +24,9 @@ pub mod registry;
 pub mod results;
 pub mod run;
 pub mod service;
+pub mod service_worktree;
 pub mod transport;
+pub mod worktree;
 
 use anyhow::Context;
 use codexd_api::CodexdApiServer;
@@ -92,6 +94,7 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
     // Before serving: no start is in progress, so a directory without a request is
     // abandoned.
     supervisor.clean_leftovers();
+    supervisor.clean_worktree_leftovers().await;
     if let Some(retention) = config.retention {
         let pruner = supervisor.clone();
         tokio::spawn(async move {

@@ -37,7 +37,7 @@ pub const SANDBOX_MODES: [&str; 3] = ["read-only", "workspace-write", "danger-fu
 /// The API implementation.
 #[derive(Clone)]
 pub struct Service {
-    supervisor: Supervisor,
+    pub(crate) supervisor: Supervisor,
     started_at: Timestamp,
     shutdown: Arc<Notify>,
     /// The built-in rules and the daemon's patterns, compiled once; each request adds its
@@ -45,11 +45,11 @@ pub struct Service {
     base_redactor: std::sync::OnceLock<Result<Redactor, String>>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InvalidParams, message)
 }
 
-fn storage(err: impl std::fmt::Display) -> ApiError {
+pub(crate) fn storage(err: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::Storage, err.to_string())
 }
 
@@ -91,7 +91,7 @@ impl Service {
     }
 
     /// The task with this id, with its queue position.
-    async fn load(&self, id: &TaskId) -> Result<Task, ApiError> {
+    pub(crate) async fn load(&self, id: &TaskId) -> Result<Task, ApiError> {
         let task = self
             .supervisor
             .registry()
@@ -102,7 +102,11 @@ impl Service {
     }
 
     /// Waits until the task has a thread id or ended, or `wait` expires; returns it as it is.
-    async fn await_thread(&self, task: Task, wait: Option<u64>) -> Result<Task, ApiError> {
+    pub(crate) async fn await_thread(
+        &self,
+        task: Task,
+        wait: Option<u64>,
+    ) -> Result<Task, ApiError> {
         let Some(ms) = wait.filter(|ms| *ms > 0) else {
             return Ok(task);
         };
@@ -163,7 +167,10 @@ impl Service {
     /// The redactor for what a request stores: the built-in rules, the daemon's patterns,
     /// the values of the secret-looking variables the request sets, and those of every
     /// variable it sets explicitly (not a forwarded default).
-    fn request_redactor(&self, env: &BTreeMap<String, String>) -> Result<Redactor, ApiError> {
+    pub(crate) fn request_redactor(
+        &self,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Redactor, ApiError> {
         let internal = |message: String| ApiError::new(ErrorKind::Internal, message);
         let base = self
             .base_redactor
@@ -200,7 +207,7 @@ fn validate_prompt(prompt: &str) -> Result<(), ApiError> {
 }
 
 /// At most 16 labels, each 1–64 characters without control characters.
-fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
+pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
     if labels.len() > 16 {
         return Err(invalid(format!(
             "{} labels; at most 16 are allowed",
@@ -219,7 +226,7 @@ fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
 }
 
 /// Each value redacted, as stored (the `-c` overrides).
-fn redact_each(redactor: &Redactor, values: &[String]) -> Vec<String> {
+pub(crate) fn redact_each(redactor: &Redactor, values: &[String]) -> Vec<String> {
     values
         .iter()
         .map(|value| redactor.redact(value).into_owned())
@@ -383,6 +390,7 @@ impl CodexdApiServer for Service {
     async fn start(&self, request: StartRequest) -> RpcResult<Task> {
         validate_request_id(request.request_id.as_deref())?;
         let (cwd, mut env) = self.validate_start(&request)?;
+        let attempts = Self::validate_isolation(&request)?;
         let config = self.supervisor.config();
         let id = self.supervisor.new_task_id()?;
         let redactor = self.request_redactor(&request.env)?;
@@ -411,7 +419,13 @@ impl CodexdApiServer for Service {
             session_id: request.session_id,
             request_id: request.request_id,
             created_at: Timestamp::now(),
+            worktree: None,
+            group: None,
         };
+        if let Some(attempts) = attempts {
+            let wait = request.wait_for_thread_ms;
+            return Ok(self.submit_isolated(stored, env, attempts, wait).await?);
+        }
         let task = self.supervisor.submit(stored, env).await?;
         let task = self.load(&task.id).await?;
         Ok(self.await_thread(task, request.wait_for_thread_ms).await?)
@@ -573,6 +587,9 @@ impl CodexdApiServer for Service {
             session_id: request.session_id,
             request_id: request.request_id,
             created_at: Timestamp::now(),
+            // A resume runs in its parent's worktree (parent.cwd is inside it).
+            worktree: parent.worktree.clone(),
+            group: None,
         };
         let task = self.supervisor.submit(stored, env).await?;
         let task = self.load(&task.id).await?;
@@ -794,6 +811,29 @@ impl CodexdApiServer for Service {
             .await
             .map_err(storage)?;
         Ok(PruneReply { pruned, dry_run })
+    }
+
+    async fn diff(&self, id: String) -> RpcResult<codexd_api::worktree::DiffReply> {
+        Ok(self.worktree_diff(&id).await?)
+    }
+
+    async fn apply(&self, id: String) -> RpcResult<codexd_api::worktree::ApplyReply> {
+        Ok(self.worktree_apply(&id).await?)
+    }
+
+    async fn discard(
+        &self,
+        ids: Vec<String>,
+        group: Option<String>,
+        except: Option<Vec<String>>,
+    ) -> RpcResult<codexd_api::worktree::DiscardReply> {
+        Ok(self
+            .worktree_discard(ids, group, except.unwrap_or_default())
+            .await?)
+    }
+
+    async fn compare(&self, group: String) -> RpcResult<codexd_api::worktree::CompareReply> {
+        Ok(self.group_compare(&group).await?)
     }
 
     async fn shutdown(&self, kill_tasks: Option<bool>) -> RpcResult<()> {

@@ -1,8 +1,12 @@
 //! The subcommands, one file each.
 
+mod apply;
 mod cancel;
+mod compare;
 mod completions;
 mod daemon;
+mod diff;
+mod discard;
 mod doctor;
 mod hook;
 mod list;
@@ -41,6 +45,15 @@ pub enum Command {
     Resume(resume::Args),
     /// Remove finished tasks older than an age (queued and running tasks are never removed).
     Prune(prune::Args),
+    /// A worktree task's change against its base, as a patch (--stat: files and lines).
+    Diff(diff::Args),
+    /// Apply a finished worktree task's change to your current tree (3-way); on a
+    /// conflict nothing is applied, the conflicting files are listed, exit 1.
+    Apply(apply::Args),
+    /// Remove worktree tasks' worktrees and branches (the records stay, marked discarded).
+    Discard(discard::Args),
+    /// The attempts of a best-of-N group side by side, best first.
+    Compare(compare::Args),
     /// Daemon status and control.
     #[command(subcommand)]
     Daemon(daemon::Command),
@@ -71,6 +84,10 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Result(args) => result::run(ctx, args).await,
         Command::Prune(args) => prune::run(ctx, args).await,
         Command::Resume(args) => resume::run(ctx, args).await,
+        Command::Diff(args) => diff::run(ctx, args).await,
+        Command::Apply(args) => apply::run(ctx, args).await,
+        Command::Discard(args) => discard::run(ctx, args).await,
+        Command::Compare(args) => compare::run(ctx, args).await,
         Command::Daemon(command) => daemon::run(ctx, command).await,
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),

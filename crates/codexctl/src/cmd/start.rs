@@ -1,8 +1,9 @@
 //! `codexctl start`: submit a task and print its id.
 
-use crate::cmd::{RunFlags, parse_duration, print_started, read_prompt, run_env};
+use crate::cmd::{RunFlags, parse_duration, print_json, print_started, read_prompt, run_env};
+use crate::render::StartOutput;
 use crate::{CmdResult, Ctx, Failure};
-use codexd_client::api::StartRequest;
+use codexd_client::api::{Isolation, StartRequest};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +22,15 @@ pub struct Args {
     /// Wait up to this long for Codex's thread id before returning.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     wait_thread: Option<Duration>,
+    /// Run in a git worktree of its own (under the daemon's state dir, branch
+    /// `codexd/<id>`), made from HEAD plus your uncommitted changes; your tree is untouched
+    /// until `codexctl apply`.
+    #[arg(long)]
+    worktree: bool,
+    /// Best-of-N: start N attempts, each in its own worktree from the same base, as one
+    /// group (`codexctl compare GROUP`); needs --worktree.
+    #[arg(long, value_name = "N")]
+    attempts: Option<u32>,
     /// The prompt, or - to read it from stdin.
     #[arg(allow_hyphen_values = true)]
     prompt: String,
@@ -56,8 +66,32 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             wait_for_thread_ms: args.wait_thread.map(|d| d.as_millis() as u64),
             session_id: args.run.session,
             request_id: None,
+            isolation: args.worktree.then_some(Isolation::Worktree),
+            attempts: args.attempts,
         },
     )
     .await?;
-    print_started(&task, args.run.json)
+    match task.group.clone() {
+        Some(group) => print_group(ctx, &group, args.run.json).await,
+        None => print_started(&task, args.run.json),
+    }
+}
+
+/// Prints the attempts of a best-of-N start: one id a line and the group, or one JSON
+/// object `{group, tasks: [start objects]}`.
+async fn print_group(ctx: &Ctx, group: &str, json: bool) -> CmdResult {
+    let client = ctx.client().await?;
+    let mut tasks = Vec::new();
+    for entry in client.compare(group).await?.entries {
+        tasks.push(client.get(entry.task_id.as_str()).await?);
+    }
+    tasks.sort_by_key(|t| (t.created_at, t.id.clone()));
+    if json {
+        let tasks: Vec<_> = tasks.iter().map(StartOutput::from).collect();
+        return print_json(&serde_json::json!({ "group": group, "tasks": tasks }));
+    }
+    for task in &tasks {
+        crate::out::line(&task.id)?;
+    }
+    crate::out::line(format_args!("group {group}"))
 }

@@ -15,6 +15,7 @@ mod start;
 mod status;
 mod summary;
 mod wait;
+mod worktree;
 
 use crate::activity::activity;
 use crate::error::ToolError;
@@ -77,6 +78,10 @@ pub struct StartReply {
     pub cwd_chosen: String,
     /// The task this one continues (codex_resume), if any.
     pub parent: Option<String>,
+    /// The git worktree it runs in (isolation "worktree"), if any.
+    pub worktree: Option<String>,
+    /// Its best-of-N group (attempts), if any: codex_compare shows the attempts.
+    pub group: Option<String>,
     /// Run this as a background shell command: it exits when the task ends (0 if it
     /// succeeded), so you are notified without polling.
     pub wait_command: String,
@@ -114,6 +119,8 @@ fn started(server: &CodexServer, task: Task, cwd_chosen: String) -> Result<Start
         cwd: task.cwd.display().to_string(),
         cwd_chosen,
         parent: task.parent.map(|p| p.to_string()),
+        worktree: task.worktree.as_ref().map(|w| w.path.display().to_string()),
+        group: task.group.clone(),
         wait_command,
         next,
         task_id: id,

@@ -5,7 +5,7 @@ use crate::cwd;
 use crate::error::ToolError;
 use crate::server::CodexServer;
 use codexd_client::Client;
-use codexd_client::api::StartRequest;
+use codexd_client::api::{Isolation, StartRequest};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
@@ -32,6 +32,25 @@ impl Sandbox {
             Sandbox::ReadOnly => "read-only",
             Sandbox::WorkspaceWrite => "workspace-write",
             Sandbox::DangerFullAccess => "danger-full-access",
+        }
+    }
+}
+
+/// Where a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationArg {
+    /// In the directory itself (the default).
+    None,
+    /// In a git worktree of its own.
+    Worktree,
+}
+
+impl From<IsolationArg> for Isolation {
+    fn from(arg: IsolationArg) -> Self {
+        match arg {
+            IsolationArg::None => Isolation::None,
+            IsolationArg::Worktree => Isolation::Worktree,
         }
     }
 }
@@ -65,6 +84,14 @@ pub struct StartArgs {
     /// --label`), e.g. the feature or ticket it belongs to.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// "worktree": run in a git worktree of its own (made from HEAD plus the user's
+    /// uncommitted changes), leaving the user's tree untouched until codex_apply.
+    #[serde(default)]
+    pub isolation: Option<IsolationArg>,
+    /// Best-of-N: this many attempts (1-8), each in its own worktree from the same base
+    /// (needs isolation "worktree"); codex_compare with the reply's group ranks them.
+    #[serde(default)]
+    pub attempts: Option<u32>,
 }
 
 #[tool_router(router = start_router, vis = "pub(crate)")]
@@ -128,6 +155,8 @@ impl CodexServer {
                 labels: args.labels,
                 session_id: codexd_client::session_from_env(),
                 request_id: None,
+                isolation: args.isolation.map(Isolation::from),
+                attempts: args.attempts,
             },
         )
         .await?;

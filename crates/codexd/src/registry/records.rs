@@ -29,6 +29,9 @@ pub const ENDED_FILE: &str = "ended.json";
 /// When the task's result was first read after it ended (so that a rebuilt record still
 /// knows it was read).
 pub const READ_FILE: &str = "read.json";
+/// A worktree task's worktree as it is now (applied, discarded): written by `apply` and
+/// `discard`, so that a rebuilt record keeps what `request.json` alone does not.
+pub const WORKTREE_FILE: &str = "worktree.json";
 
 /// Type of the event line the runner writes into `events.jsonl` where it starts dropping
 /// output (the log reached its size limit).

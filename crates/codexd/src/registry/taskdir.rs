@@ -14,12 +14,13 @@
 //! | `stop.json`    | daemon     | why the daemon stopped the run, before signalling it |
 //! | `ended.json`   | daemon     | when a run that left no exit status was settled      |
 //! | `read.json`    | daemon     | when the result was first read after the task ended  |
+//! | `worktree.json`| daemon     | a worktree task's worktree once applied or discarded |
 //!
 //! These files alone are enough to rebuild a task's registry record.
 
 use super::records::{
     ENDED_FILE, EXIT_FILE, EndedRecord, ExitRecord, READ_FILE, REQUEST_FILE, RESULT_FILE, RUN_FILE,
-    ReadRecord, RunRecord, STOP_FILE, StopReason, StopRecord,
+    ReadRecord, RunRecord, STOP_FILE, StopReason, StopRecord, WORKTREE_FILE,
 };
 use crate::files::{FileError, replace_file, write_atomic};
 use codexd_api::{Task, TaskId, Timestamp};
@@ -64,6 +65,13 @@ pub struct StoredRequest {
     pub request_id: Option<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
+    // --- isolated worktrees and best-of-N (issue 13) ---
+    /// The worktree the task runs in, as created at start.
+    #[serde(default)]
+    pub worktree: Option<codexd_api::WorktreeInfo>,
+    /// The best-of-N group.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl StoredRequest {
@@ -85,6 +93,8 @@ impl StoredRequest {
             session_id: None,
             request_id: None,
             created_at,
+            worktree: None,
+            group: None,
         }
     }
 
@@ -120,6 +130,8 @@ impl StoredRequest {
             log_truncated: false,
             git_base_tree: None,
             transitions: Vec::new(),
+            worktree: self.worktree.clone(),
+            group: self.group.clone(),
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
@@ -267,6 +279,19 @@ impl TaskDir {
         let bytes = serde_json::to_vec(&ReadRecord { at })
             .map_err(|e| FileError::new("serialise", &self.file(READ_FILE), io::Error::other(e)))?;
         write_atomic(&self.file(READ_FILE), &bytes)
+    }
+
+    /// The worktree as `apply`/`discard` last recorded it, if they did.
+    pub fn read_worktree(&self) -> Result<Option<codexd_api::WorktreeInfo>, FileError> {
+        self.read_json(WORKTREE_FILE)
+    }
+
+    /// Records the worktree's current state (atomically; kept for a rebuild).
+    pub fn write_worktree(&self, info: &codexd_api::WorktreeInfo) -> Result<(), FileError> {
+        let bytes = serde_json::to_vec(info).map_err(|e| {
+            FileError::new("serialise", &self.file(WORKTREE_FILE), io::Error::other(e))
+        })?;
+        write_atomic(&self.file(WORKTREE_FILE), &bytes)
     }
 
     /// The end time of a run that left no exit status: the one recorded by whoever settled

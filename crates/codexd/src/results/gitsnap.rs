@@ -81,7 +81,7 @@ pub async fn snapshot(cwd: &Path, scratch: &Path) -> Option<Snapshot> {
 /// Copies the index keeping its modification time: git trusts an entry's cached stat data
 /// only when the entry is older than the index file ("racy git"), so a copy with a fresh
 /// mtime would hide a same-size edit made in the same second as the last index write.
-fn copy_index(from: &Path, to: &Path) {
+pub(crate) fn copy_index(from: &Path, to: &Path) {
     if std::fs::copy(from, to).is_err() {
         return;
     }

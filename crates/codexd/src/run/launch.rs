@@ -35,7 +35,14 @@ impl Supervisor {
         };
         let dir = TaskDir::new(&config.tasks_root(), &id);
         // The base of the result's diffstat: the work tree before codex touches it.
-        if let Some(snapshot) = gitsnap::snapshot(&task.cwd, dir.path()).await {
+        // A worktree task's is its base commit's tree.
+        let base = match &task.worktree {
+            Some(info) => crate::worktree::base_tree(info).await,
+            None => None,
+        };
+        if let Some(tree) = base {
+            task.git_base_tree = Some(tree);
+        } else if let Some(snapshot) = gitsnap::snapshot(&task.cwd, dir.path()).await {
             task.git_base_tree = Some(snapshot.tree);
         }
         let spawned = resolve_codex(&config.codex_bin, &env).and_then(|codex| {

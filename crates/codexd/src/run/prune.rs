@@ -41,6 +41,7 @@ impl Supervisor {
                 continue;
             }
             self.inner.registry.remove(&task).await?;
+            self.prune_worktree(&task).await;
             if let Err(e) = std::fs::remove_dir_all(&doomed)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -52,6 +53,64 @@ impl Supervisor {
             tracing::info!(count = pruned.len(), "pruned finished tasks");
         }
         Ok(pruned)
+    }
+
+    /// Removes a pruned task's worktree and branch, unless already discarded or still used
+    /// by a task that stays (a resume of it). What was already gone is logged, not fatal.
+    async fn prune_worktree(&self, task: &Task) {
+        let Some(info) = task.worktree.as_ref().filter(|w| w.discarded_at.is_none()) else {
+            return;
+        };
+        let shared = self
+            .inner
+            .registry
+            .tasks_where(|t| t.worktree.as_ref().is_some_and(|w| w.path == info.path))
+            .map(|users| !users.is_empty())
+            .unwrap_or(true);
+        if shared {
+            return;
+        }
+        match crate::worktree::discard(info).await {
+            Ok(notes) => {
+                for note in notes {
+                    tracing::info!(task = %task.id, "pruning its worktree: {note}");
+                }
+            }
+            Err(e) => tracing::warn!(task = %task.id, "cannot remove its worktree: {e}"),
+        }
+    }
+
+    /// Removes worktrees that no task names: a start killed after making its worktrees
+    /// but before recording its tasks. Only called at start-up, before serving, when no
+    /// start is in progress.
+    pub async fn clean_worktree_leftovers(&self) {
+        let root = self.inner.config.worktrees_root();
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.path().is_dir()
+                || name.len() != codexd_api::task::ID_LEN
+                || !TaskId::is_valid_prefix(&name)
+            {
+                continue;
+            }
+            let id = TaskId::from_stored(name);
+            if self.inner.registry.contains(&id).unwrap_or(true) {
+                continue;
+            }
+            let info = crate::worktree::orphan(&entry.path(), &id).await;
+            match crate::worktree::discard(&info).await {
+                Ok(_) => tracing::info!(
+                    worktree = %info.path.display(),
+                    "removed the worktree of a start that was killed before its task was recorded"
+                ),
+                Err(e) => {
+                    tracing::warn!(worktree = %info.path.display(), "cannot remove an abandoned worktree: {e}")
+                }
+            }
+        }
     }
 
     /// Deletes what interrupted work left in the tasks directory: directories of a prune

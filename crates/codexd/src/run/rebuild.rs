@@ -26,6 +26,12 @@ pub fn rebuild_record(dir: &TaskDir) -> Result<Option<Task>, FileError> {
         tracing::warn!("{e}");
         None
     });
+    // Applied/discarded marks of a worktree task: a bad file loses them, not the task.
+    match dir.read_worktree() {
+        Ok(Some(info)) => task.worktree = Some(info),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}; ignored"),
+    }
     // A bad side file loses what it held, not the task: it is logged and ignored, and the
     // settled task's error names it (`TaskDir::unreadable_side_files`).
     let stop = dir.read_stop().unwrap_or_else(|e| {

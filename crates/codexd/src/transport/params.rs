@@ -47,6 +47,13 @@ fn signature(method: &str) -> Option<&'static [Param]> {
             ("dry_run", OPTIONAL, of::<Option<bool>>),
         ],
         "shutdown" => &[("kill_tasks", OPTIONAL, of::<Option<bool>>)],
+        "diff" | "apply" => &[("id", REQUIRED, of::<String>)],
+        "discard" => &[
+            ("ids", REQUIRED, of::<Vec<String>>),
+            ("group", OPTIONAL, of::<Option<String>>),
+            ("except", OPTIONAL, of::<Option<Vec<String>>>),
+        ],
+        "compare" => &[("group", REQUIRED, of::<String>)],
         _ => return None,
     })
 }
