@@ -64,6 +64,10 @@ pub struct StoredRequest {
     pub request_id: Option<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
+    // -- stall policy (issue 12) --
+    /// Stall limit (`None`: none).
+    #[serde(default)]
+    pub stall_timeout_ms: Option<u64>,
 }
 
 impl StoredRequest {
@@ -85,6 +89,7 @@ impl StoredRequest {
             session_id: None,
             request_id: None,
             created_at,
+            stall_timeout_ms: None,
         }
     }
 
@@ -120,6 +125,8 @@ impl StoredRequest {
             log_truncated: false,
             git_base_tree: None,
             transitions: Vec::new(),
+            stall_timeout_ms: self.stall_timeout_ms,
+            reconnecting: None,
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
@@ -251,7 +258,11 @@ impl TaskDir {
 
     /// Records why (and when) the daemon is stopping the run, before it signals it.
     pub fn write_stop(&self, reason: StopReason, at: Timestamp) -> Result<(), FileError> {
-        let record = StopRecord { reason, at };
+        let record = StopRecord {
+            reason,
+            at,
+            detail: None,
+        };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| FileError::new("serialise", &self.file(STOP_FILE), io::Error::other(e)))?;
         write_atomic(&self.file(STOP_FILE), &bytes)

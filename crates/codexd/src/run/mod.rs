@@ -34,6 +34,7 @@ mod settle;
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+pub mod watchdog;
 
 pub use launch::codex_args;
 
