@@ -30,6 +30,7 @@ pub mod rebuild;
 mod recovery;
 pub mod runner;
 mod settle;
+mod tail;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! How a running task is watched: one monitor per run tails its event log (publishing new
-//! lines and recording the thread id at once), applies cancel and timeout requests (SIGINT
+//! How a running task is watched: one monitor per run tails its event log (woken by
+//! inotify when the runner writes, see [`super::tail`]; publishing new lines and recording
+//! the thread id at once), applies cancel and timeout requests (SIGINT
 //! to the process group, a grace period, then SIGKILL and the marker sweep), and settles
 //! the task when the run's process ends.
 //!
@@ -18,9 +19,6 @@ use codexd_api::{Task, Timestamp};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// How often a running task's event log is checked for new lines.
-const TAIL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How a run's process is watched.
 pub(super) enum RunProcess {
@@ -79,7 +77,9 @@ impl Supervisor {
             let _ = process::signal_group(pid, libc::SIGINT);
             kill_at = Some(Instant::now() + config.kill_grace);
         }
-        let mut tick = tokio::time::interval(TAIL_INTERVAL);
+        // Woken by inotify when the runner writes; the safety poll catches anything missed.
+        let mut watch = super::tail::LogWatch::new(dir.path());
+        let mut tick = tokio::time::interval(watch.poll_period(super::tail::SAFETY_POLL));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let runner_status = {
             let exited = proc.exited();
@@ -88,6 +88,9 @@ impl Supervisor {
                 tokio::select! {
                     status = &mut exited => break status,
                     _ = tick.tick() => {
+                        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
+                    }
+                    _ = watch.changed() => {
                         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
                     }
                     Some(reason) = stop_rx.recv(), if stop.is_none() => {
