@@ -100,6 +100,22 @@ pub fn mock_config_overrides(base_url: &str) -> Vec<String> {
     ]
 }
 
+/// `-c` overrides (after [`mock_config_overrides`], which they override) for a provider
+/// that retries like a real one: codex reconnects (its `{"type":"error","message":
+/// "Reconnecting... …"}` notices) instead of failing the turn, when the stream goes quiet for
+/// `idle_ms` (stream retries: 100) or when nothing listens at `base_url` (unbounded connection
+/// retries: "Reconnecting... waiting for network (Connection failed: …)").
+pub fn retrying_provider_overrides(base_url: &str, idle_ms: u64) -> Vec<String> {
+    let base_url = serde_json::Value::String(base_url.to_string()).to_string();
+    vec![
+        format!(
+            "model_providers.mock={{name=\"mock\", base_url={base_url}, wire_api=\"responses\", \
+             request_max_retries=0, stream_max_retries=100, stream_idle_timeout_ms={idle_ms}}}"
+        ),
+        "features.unbounded_connection_retries=true".to_string(),
+    ]
+}
+
 /// The full argv fragment for the mock server: `-c KV` for each of
 /// [`mock_config_overrides`], then `-m` [`MOCK_MODEL`]. Separate argv elements, to be put
 /// after `exec` (or `exec resume`) and before `--` and the prompt. It needs no

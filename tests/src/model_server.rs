@@ -102,6 +102,16 @@ impl Scenario {
     }
 }
 
+/// A base URL (`http://127.0.0.1:PORT/v1`) where nothing listens: connections to it are
+/// refused. The port was bound and released, so it is free (and no other test's, as long
+/// as the kernel does not hand it out again at once).
+pub fn refusing_base_url() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    drop(listener);
+    Ok(format!("http://127.0.0.1:{port}/v1"))
+}
+
 /// One answer of the mock model.
 #[derive(Debug, Clone)]
 pub enum Step {
@@ -120,6 +130,11 @@ pub enum Step {
     /// daemon's own time limits. Only this connection is held; the server goes on serving
     /// others. [`MockModelServer::hanging`] counts such connections.
     Hang,
+    /// Accept, send the headers of a 200 event stream, `response.created` and these
+    /// items, then stop answering mid-turn (the connection stays open). Codex's stream idle
+    /// timeout then makes it reconnect (its `Reconnecting... N/M` notices) when its provider
+    /// allows stream retries. Counted by [`MockModelServer::hanging`] too.
+    HangMidStream(Vec<Value>),
     /// Wait, then play the inner step.
     Delayed(Duration, Box<Step>),
     /// The inner steps in turn: the first request that reaches this step gets the first,
@@ -417,6 +432,8 @@ enum Action {
     Delay(Duration, Box<Action>),
     /// Never answer.
     Hang,
+    /// Send these bytes (the start of a response), then never send more.
+    SendThenHang(Vec<u8>),
 }
 
 /// A buffered HTTP connection.
@@ -584,6 +601,12 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) -> io::Result<()
                     conn.hang(&state).await;
                     return Ok(());
                 }
+                Action::SendThenHang(bytes) => {
+                    conn.stream.write_all(&bytes).await?;
+                    conn.stream.flush().await?;
+                    conn.hang(&state).await;
+                    return Ok(());
+                }
             }
         }
         if close {
@@ -703,6 +726,25 @@ fn step_action(step: &Step, state: &State) -> Action {
             Action::Respond(sse_response(&events))
         }
         Step::Hang => Action::Hang,
+        Step::HangMidStream(items) => {
+            let response_id = format!("resp_mock_{}", state.next_id());
+            let mut head = String::from(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                 cache-control: no-cache\r\nconnection: close\r\n\r\n",
+            );
+            let created = json!({"type": "response.created", "response": {"id": response_id}});
+            head.push_str(&format!("event: response.created\ndata: {created}\n\n"));
+            for item in items {
+                let event = json!({
+                    "type": "response.output_item.done",
+                    "item": with_ids(item, state),
+                });
+                head.push_str(&format!(
+                    "event: response.output_item.done\ndata: {event}\n\n"
+                ));
+            }
+            Action::SendThenHang(head.into_bytes())
+        }
         Step::Delayed(delay, inner) => Action::Delay(*delay, Box::new(step_action(inner, state))),
         Step::Rotate(steps, next) if !steps.is_empty() => {
             let at = next.fetch_add(1, Ordering::SeqCst) % steps.len();

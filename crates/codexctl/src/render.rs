@@ -507,6 +507,11 @@ pub fn activity(line: &str) -> Option<String> {
         (_, Some("file_change")) => Some("patching files".into()),
         (_, Some("agent_message")) => Some("writing the answer".into()),
         (_, Some("reasoning")) | ("turn.started", _) => Some("thinking".into()),
+        ("error", _) => {
+            let message = event.get("message")?.as_str()?;
+            codexd_client::api::task::is_reconnect_message(message)
+                .then(|| format!("Codex is reconnecting: {message}"))
+        }
         _ => None,
     }
 }

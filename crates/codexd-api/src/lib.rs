@@ -29,7 +29,7 @@ pub use error::{ApiError, ErrorKind};
 pub use request::*;
 pub use result::TaskResult;
 pub use rpc::{CodexdApiClient, CodexdApiServer};
-pub use task::{Task, TaskId, TaskState, Timestamp, Transition};
+pub use task::{Reconnecting, Task, TaskId, TaskState, Timestamp, Transition};
 pub use worktree::{Isolation, WorktreeInfo};
 
 /// The version of this API crate; the daemon reports it in `version`.

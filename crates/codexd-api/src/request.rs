@@ -46,6 +46,11 @@ pub struct StartRequest {
     /// its own worktree from the same base, as one group; needs `isolation: "worktree"`.
     /// The reply is the first attempt; its `group` names the others (`compare`).
     pub attempts: Option<u32>,
+    // -- stall policy (issue 12) --
+    /// Stall limit in milliseconds: the run is stopped (`timed_out`) after this long
+    /// without an event other than codex's `error`/reconnect notices. 0: no stall limit;
+    /// absent: the daemon's default (15 minutes unless configured).
+    pub stall_timeout_ms: Option<u64>,
 }
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
@@ -74,6 +79,9 @@ pub struct ResumeRequest {
     pub session_id: Option<String>,
     /// As in [`StartRequest::request_id`] (one key space for starts and resumes).
     pub request_id: Option<String>,
+    // -- stall policy (issue 12) --
+    /// As in [`StartRequest::stall_timeout_ms`]; the parent's otherwise.
+    pub stall_timeout_ms: Option<u64>,
 }
 
 /// Page size of `codexd_list` when `limit` is absent.

@@ -278,6 +278,44 @@ pub struct Task {
     /// The best-of-N group the task is one attempt of (`attempts`).
     #[serde(default)]
     pub group: Option<String>,
+    // -- stall policy (issue 12) --
+    /// Stall limit in milliseconds (no event but codex's `error` notices for this long
+    /// stops the run, `timed_out`); null: none.
+    #[serde(default)]
+    pub stall_timeout_ms: Option<u64>,
+    /// While codex reports that it is reconnecting to its model server (and no other event
+    /// came since): what it said, how many such notices, since when. Null otherwise.
+    #[serde(default)]
+    pub reconnecting: Option<Reconnecting>,
+}
+
+/// Codex's reconnect notices (`{"type":"error","message":"Reconnecting... 2/5 ..."}`)
+/// since its last real event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconnecting {
+    /// Codex's latest notice.
+    pub message: String,
+    /// How many notices in a row.
+    pub count: u64,
+    /// When the first of them arrived.
+    pub since: Timestamp,
+}
+
+impl Reconnecting {
+    /// The activity line: `Codex is reconnecting: <message> (N notices since <time>)`.
+    pub fn activity(&self) -> String {
+        let notices = if self.count == 1 { "notice" } else { "notices" };
+        format!(
+            "Codex is reconnecting: {} ({} {notices} since {})",
+            self.message, self.count, self.since
+        )
+    }
+}
+
+/// True for codex's event lines that are no progress: its top-level `error` notices
+/// (reconnecting, warnings).
+pub fn is_reconnect_message(message: &str) -> bool {
+    message.trim_start().starts_with("Reconnecting")
 }
 
 impl Task {

@@ -64,6 +64,14 @@ pub fn activity(line: &str, cwd: &Path) -> Option<String> {
             "turn failed: {}",
             first_line(text(event.get("error")?, "message"), 100)
         )),
+        ("error", _, _)
+            if codexd_client::api::task::is_reconnect_message(text(&event, "message")) =>
+        {
+            Some(format!(
+                "Codex is reconnecting: {}",
+                first_line(text(&event, "message"), 100)
+            ))
+        }
         ("error", _, _) => Some(format!(
             "error: {}",
             first_line(text(&event, "message"), 100)

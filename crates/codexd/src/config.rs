@@ -14,8 +14,10 @@ pub struct Config {
     pub codex_bin: String,
     /// Limit on concurrently running tasks.
     pub max_running: u32,
-    /// Wall-clock limit for tasks that do not set one.
+    /// Wall-clock limit for tasks that do not set one (`None`: none).
     pub default_timeout: Option<Duration>,
+    /// Stall limit for tasks that do not set one (`None`: none; see [`DEFAULT_STALL`]).
+    pub default_stall_timeout: Option<Duration>,
     /// Time between SIGINT and SIGKILL when stopping a run.
     pub kill_grace: Duration,
     /// The executable used as the per-run supervisor (`<exe> run-task`): this binary.
@@ -111,7 +113,8 @@ impl Config {
 /// ```toml
 /// [daemon]            # the daemon's settings: a flag or CODEXD_* variable wins over these
 /// max_running = 2
-/// default_timeout = "30m"
+/// default_timeout = "30m"        # "0": no wall-clock limit (default 2h)
+/// default_stall_timeout = "5m"   # "0": no stall limit (default 15m)
 ///
 /// [client]            # defaults of the clients (codexctl start, the MCP shim)
 /// sandbox = "workspace-write"
@@ -157,8 +160,10 @@ pub struct DaemonSection {
     pub codex_bin: Option<String>,
     /// `--max-running`.
     pub max_running: Option<u32>,
-    /// `--default-timeout`.
+    /// `--default-timeout` (`"0"`: none).
     pub default_timeout: Option<String>,
+    /// `--default-stall-timeout` (`"0"`: none).
+    pub default_stall_timeout: Option<String>,
     /// `--kill-grace`.
     pub kill_grace: Option<String>,
     /// `--retention` (a duration or `"off"`).
@@ -183,8 +188,10 @@ pub struct DaemonSettings {
     pub codex_bin: Option<String>,
     /// `max_running`.
     pub max_running: Option<u32>,
-    /// `default_timeout`.
-    pub default_timeout: Option<Duration>,
+    /// `default_timeout` (`Some(None)` is `"0"`, none).
+    pub default_timeout: Option<Limit>,
+    /// `default_stall_timeout` (`Some(None)` is `"0"`, none).
+    pub default_stall_timeout: Option<Limit>,
     /// `kill_grace`.
     pub kill_grace: Option<Duration>,
     /// `retention` (`Some(None)` is `"off"`).
@@ -197,6 +204,23 @@ pub struct DaemonSettings {
     pub max_log_size: Option<u64>,
     /// `idle_timeout`.
     pub idle_timeout: Option<Duration>,
+}
+
+/// The wall-clock limit of tasks that set none, unless configured: 2 hours.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+
+/// The stall limit of tasks that set none, unless configured: 15 minutes.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(15 * 60);
+
+/// A run limit (`--default-timeout`, `--default-stall-timeout`): a duration, or `0` for
+/// none (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<Duration>);
+
+/// Parses a run limit: a duration such as `30m` or `2h`, or `0` (none).
+pub fn parse_limit(text: &str) -> Result<Limit, String> {
+    let duration = parse_duration(text)?;
+    Ok(Limit((!duration.is_zero()).then_some(duration)))
 }
 
 /// `--retention`: a duration, or `off` (`None`).
@@ -280,6 +304,13 @@ impl DaemonSection {
                 .transpose()
                 .map_err(|e| bad(key, e))
         };
+        let limit = |key: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(parse_limit)
+                .transpose()
+                .map_err(|e| bad(key, e))
+        };
         if self.max_running == Some(0) {
             return Err(bad("max_running", "must be at least 1".into()));
         }
@@ -293,7 +324,8 @@ impl DaemonSection {
                 }
             }),
             max_running: self.max_running,
-            default_timeout: duration("default_timeout", &self.default_timeout)?,
+            default_timeout: limit("default_timeout", &self.default_timeout)?,
+            default_stall_timeout: limit("default_stall_timeout", &self.default_stall_timeout)?,
             kill_grace: duration("kill_grace", &self.kill_grace)?,
             retention: self
                 .retention
@@ -462,7 +494,11 @@ model = "gpt-5.5"
             Some(dir.path().join("bin/codex").display().to_string())
         );
         assert_eq!(settings.max_running, Some(2));
-        assert_eq!(settings.default_timeout, Some(Duration::from_secs(1800)));
+        assert_eq!(
+            settings.default_timeout,
+            Some(Limit(Some(Duration::from_secs(1800))))
+        );
+        assert_eq!(settings.default_stall_timeout, None, "not in the file");
         assert_eq!(settings.kill_grace, Some(Duration::from_secs(2)));
         assert_eq!(settings.retention, Some(Retention(None)));
         assert_eq!(settings.prune_every, Some(Duration::from_secs(600)));
@@ -484,6 +520,34 @@ model = "gpt-5.5"
             .unwrap();
         assert_eq!(settings.max_log_size, Some(4096));
         assert_eq!(settings.codex_bin.as_deref(), Some("codex"));
+    }
+
+    #[test]
+    fn run_limits_take_durations_and_zero_for_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let settings = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            load_file(&path, true).unwrap().daemon.settings(&path)
+        };
+        let both = settings("[daemon]\ndefault_timeout = \"0\"\ndefault_stall_timeout = \"3m\"\n")
+            .unwrap();
+        assert_eq!(both.default_timeout, Some(Limit(None)), "0 is no limit");
+        assert_eq!(
+            both.default_stall_timeout,
+            Some(Limit(Some(Duration::from_secs(180))))
+        );
+        let off = settings("[daemon]\ndefault_stall_timeout = \"0s\"\n").unwrap();
+        assert_eq!(off.default_stall_timeout, Some(Limit(None)));
+        assert_eq!(
+            off.default_timeout, None,
+            "unset: the built-in default applies"
+        );
+        let bad = settings("[daemon]\ndefault_stall_timeout = \"soon\"\n").unwrap_err();
+        assert!(bad.to_string().contains("default_stall_timeout"), "{bad}");
+        assert_eq!(parse_limit("2h"), Ok(Limit(Some(DEFAULT_TIMEOUT))));
+        assert_eq!(parse_limit("15m"), Ok(Limit(Some(DEFAULT_STALL))));
+        assert_eq!(parse_limit("0"), Ok(Limit(None)));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use codexd::config::{Config, Retention, parse_prune_every, parse_retention, parse_size};
+use codexd::config::{
+    Config, Limit, Retention, parse_limit, parse_prune_every, parse_retention, parse_size,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,9 +30,15 @@ struct Cli {
     /// Most tasks running at once; the rest wait in a FIFO queue [default: 4].
     #[arg(long, env = "CODEXD_MAX_RUNNING", value_parser = clap::value_parser!(u32).range(1..))]
     max_running: Option<u32>,
-    /// Wall-clock limit for tasks that do not set one (e.g. 30m, 2h). None by default.
-    #[arg(long, env = "CODEXD_DEFAULT_TIMEOUT", value_parser = humantime::parse_duration)]
-    default_timeout: Option<Duration>,
+    /// Wall-clock limit for tasks that do not set one (e.g. 30m, 2h); 0 for none
+    /// [default: 2h].
+    #[arg(long, env = "CODEXD_DEFAULT_TIMEOUT", value_parser = parse_limit)]
+    default_timeout: Option<Limit>,
+    /// Stall limit for tasks that do not set one: a run with no event but codex's
+    /// error/reconnect notices for this long is stopped (timed_out); 0 for none
+    /// [default: 15m].
+    #[arg(long, env = "CODEXD_DEFAULT_STALL_TIMEOUT", value_parser = parse_limit)]
+    default_stall_timeout: Option<Limit>,
     /// Time between SIGINT and SIGKILL when a run is cancelled or times out [default: 5s].
     #[arg(long, env = "CODEXD_KILL_GRACE", value_parser = humantime::parse_duration)]
     kill_grace: Option<Duration>,
@@ -174,7 +182,16 @@ fn run() -> anyhow::Result<()> {
         state_dir: absolute(state_dir)?,
         codex_bin,
         max_running: cli.max_running.or(settings.max_running).unwrap_or(4),
-        default_timeout: cli.default_timeout.or(settings.default_timeout),
+        default_timeout: cli
+            .default_timeout
+            .or(settings.default_timeout)
+            .unwrap_or(Limit(Some(codexd::config::DEFAULT_TIMEOUT)))
+            .0,
+        default_stall_timeout: cli
+            .default_stall_timeout
+            .or(settings.default_stall_timeout)
+            .unwrap_or(Limit(Some(codexd::config::DEFAULT_STALL)))
+            .0,
         kill_grace: cli
             .kill_grace
             .or(settings.kill_grace)

@@ -241,6 +241,7 @@ struct RunOptions<'a> {
     env_remove: &'a [String],
     timeout_ms: Option<u64>,
     session_id: Option<&'a str>,
+    stall_timeout_ms: Option<u64>,
 }
 
 // Both request types name these fields alike.
@@ -255,6 +256,7 @@ macro_rules! run_options_from {
                     env_remove: &r.env_remove,
                     timeout_ms: r.timeout_ms,
                     session_id: r.session_id.as_deref(),
+                    stall_timeout_ms: r.stall_timeout_ms,
                 }
             }
         }
@@ -272,6 +274,7 @@ fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv
         env_remove,
         timeout_ms,
         session_id,
+        stall_timeout_ms,
     } = request.into();
     if let Some(session) = session_id
         && !is_session_id(session)
@@ -304,11 +307,19 @@ fn validate_run_options<'a>(request: impl Into<RunOptions<'a>>) -> Result<RunEnv
             "invalid environment variable name {key:?}"
         )));
     }
-    if timeout_ms == Some(0) {
-        return Err(invalid("timeout_ms: the timeout must be greater than zero"));
-    }
     check_timeout("timeout_ms", timeout_ms)?;
+    check_timeout("stall_timeout_ms", stall_timeout_ms)?;
     Ok(RunEnv::with_environment(env, env_remove))
+}
+
+/// A run's limit from the request's value (`0`: none) or, when absent, the daemon's
+/// default (`None`: none).
+fn limit_ms(requested: Option<u64>, default: Option<Duration>) -> Option<u64> {
+    match requested {
+        Some(0) => None,
+        Some(ms) => Some(ms),
+        None => default.map(|d| d.as_millis() as u64).filter(|&ms| ms > 0),
+    }
 }
 
 /// The longest timeout a run or a wait takes: 7 days.
@@ -411,9 +422,7 @@ impl CodexdApiServer for Service {
             model: request.model,
             config: redact_each(&redactor, &env.config),
             env_keys: env.set.keys().cloned().collect(),
-            timeout_ms: request
-                .timeout_ms
-                .or(config.default_timeout.map(|d| d.as_millis() as u64)),
+            timeout_ms: limit_ms(request.timeout_ms, config.default_timeout),
             parent: None,
             resume_thread: None,
             session_id: request.session_id,
@@ -421,6 +430,7 @@ impl CodexdApiServer for Service {
             created_at: Timestamp::now(),
             worktree: None,
             group: None,
+            stall_timeout_ms: limit_ms(request.stall_timeout_ms, config.default_stall_timeout),
         };
         if let Some(attempts) = attempts {
             let wait = request.wait_for_thread_ms;
@@ -581,7 +591,11 @@ impl CodexdApiServer for Service {
             model: request.model.or(parent.model.clone()),
             config: redact_each(&redactor, &env.config),
             env_keys: env.set.keys().cloned().collect(),
-            timeout_ms: request.timeout_ms.or(parent.timeout_ms),
+            timeout_ms: match request.timeout_ms {
+                Some(0) => None,
+                Some(ms) => Some(ms),
+                None => parent.timeout_ms,
+            },
             parent: Some(parent_id),
             resume_thread: Some(thread_id),
             session_id: request.session_id,
@@ -590,6 +604,11 @@ impl CodexdApiServer for Service {
             // A resume runs in its parent's worktree (parent.cwd is inside it).
             worktree: parent.worktree.clone(),
             group: None,
+            stall_timeout_ms: match request.stall_timeout_ms {
+                Some(0) => None,
+                Some(ms) => Some(ms),
+                None => parent.stall_timeout_ms,
+            },
         };
         let task = self.supervisor.submit(stored, env).await?;
         let task = self.load(&task.id).await?;

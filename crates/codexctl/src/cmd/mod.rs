@@ -115,9 +115,15 @@ pub struct RunFlags {
     /// endpoints, NO_PROXY, CA files) are redacted only if they look secret.
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
-    /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it.
-    #[arg(long, value_parser = parse_duration)]
+    /// Wall-clock limit (e.g. 30m); the task ends `timed_out` after it; 0 for none
+    /// [default: the daemon's, 2h unless configured].
+    #[arg(long, value_parser = parse_limit)]
     pub timeout: Option<Duration>,
+    /// Stall limit (e.g. 5m): with no progress from codex (only error/reconnect notices)
+    /// for this long the task ends `timed_out`; 0 for none [default: the daemon's, 15m
+    /// unless configured].
+    #[arg(long, value_parser = parse_limit)]
+    pub stall_timeout: Option<Duration>,
     /// Label to find the task by later (repeatable; `list --label`).
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
@@ -134,6 +140,11 @@ impl RunFlags {
     /// The timeout in milliseconds, as the API takes it.
     pub fn timeout_ms(&self) -> Option<u64> {
         self.timeout.map(|d| d.as_millis() as u64)
+    }
+
+    /// The stall limit in milliseconds (0: none), as the API takes it.
+    pub fn stall_timeout_ms(&self) -> Option<u64> {
+        self.stall_timeout.map(|d| d.as_millis() as u64)
     }
 }
 
@@ -169,6 +180,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("duration must be greater than zero".into());
     }
     Ok(d)
+}
+
+/// Parses a run limit (`--timeout`, `--stall-timeout`): a duration as `parse_duration`
+/// takes it, or `0` for no limit.
+pub fn parse_limit(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (or 0 for no limit)"))
 }
 
 /// The environment to send: the forwarded defaults plus explicit `--env` values.

@@ -27,6 +27,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             task: args.id,
             prompt,
             timeout_ms: args.run.timeout_ms(),
+            stall_timeout_ms: args.run.stall_timeout_ms(),
             model: args.run.model,
             config: args.run.config,
             labels: args.run.labels,

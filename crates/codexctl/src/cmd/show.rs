@@ -58,6 +58,9 @@ const ACTIVITY_TAIL_BYTES: u64 = 64 * 1024;
 /// What a running task is doing now: the last event of its log that tells (`None` when it
 /// is not running or nothing tells).
 async fn current_activity(client: &Client, task: &Task) -> Option<String> {
+    if let Some(reconnecting) = &task.reconnecting {
+        return Some(reconnecting.activity());
+    }
     client
         .recent_events(task, ACTIVITY_TAIL_BYTES)
         .await

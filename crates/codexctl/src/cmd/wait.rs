@@ -58,6 +58,9 @@ impl Watching {
                 self.note = None;
                 if task.state.is_terminal() {
                     self.activity.remove(task.id.as_str());
+                } else if let Some(reconnecting) = &task.reconnecting {
+                    self.activity
+                        .insert(task.id.to_string(), reconnecting.activity());
                 }
                 self.tasks.insert(task.id.to_string(), task.clone());
             }

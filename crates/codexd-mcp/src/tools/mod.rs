@@ -130,6 +130,9 @@ fn started(server: &CodexServer, task: Task, cwd_chosen: String) -> Result<Start
 /// What a running task is doing now, from the end of its event log; `None` when it is not
 /// running or nothing tells.
 async fn current_activity(client: &Client, task: &Task) -> Option<String> {
+    if let Some(reconnecting) = &task.reconnecting {
+        return Some(reconnecting.activity());
+    }
     client
         .recent_events(task, ACTIVITY_TAIL_BYTES)
         .await

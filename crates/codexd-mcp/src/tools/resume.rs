@@ -30,6 +30,10 @@ pub struct ResumeArgs {
     /// Wall-clock limit in seconds; default: the earlier task's.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// Stall limit in seconds: the task ends `timed_out` (stalled) after this long with no
+    /// progress from codex (only error/reconnect notices). 0: no stall limit. Default: the earlier task's.
+    #[serde(default)]
+    pub stall_timeout_seconds: Option<u64>,
 }
 
 #[tool_router(router = resume_router, vis = "pub(crate)")]
@@ -87,6 +91,7 @@ impl CodexServer {
                 env,
                 env_remove,
                 timeout_ms: timeout_ms(args.timeout_seconds),
+                stall_timeout_ms: args.stall_timeout_seconds.map(|s| s.saturating_mul(1000)),
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: Vec::new(),
                 session_id: codexd_client::session_from_env(),

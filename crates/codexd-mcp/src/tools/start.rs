@@ -77,7 +77,7 @@ pub struct StartArgs {
     #[serde(default)]
     pub config: Vec<String>,
     /// Wall-clock limit in seconds; the task ends `timed_out` after it. Default: the
-    /// daemon's (none unless configured).
+    /// daemon's (2 hours unless configured).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
     /// Labels to find the task by later (codex_list's `label` filter; `codexctl list
@@ -92,6 +92,10 @@ pub struct StartArgs {
     /// (needs isolation "worktree"); codex_compare with the reply's group ranks them.
     #[serde(default)]
     pub attempts: Option<u32>,
+    /// Stall limit in seconds: the task ends `timed_out` (stalled) after this long with no
+    /// progress from codex (only error/reconnect notices). 0: no stall limit. Default: the daemon's (15 minutes unless configured).
+    #[serde(default)]
+    pub stall_timeout_seconds: Option<u64>,
 }
 
 #[tool_router(router = start_router, vis = "pub(crate)")]
@@ -151,6 +155,7 @@ impl CodexServer {
                 env,
                 env_remove,
                 timeout_ms: timeout_ms(args.timeout_seconds),
+                stall_timeout_ms: args.stall_timeout_seconds.map(|s| s.saturating_mul(1000)),
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: args.labels,
                 session_id: codexd_client::session_from_env(),

@@ -395,7 +395,11 @@ async fn follow(
                 return Ok(Followed::Disconnected);
             }
             Step::Item(Some((index, Ok(WatchItem::State { task })))) => {
-                let changed = watch.tasks[index].state != task.state;
+                let mut changed = watch.tasks[index].state != task.state;
+                if let Some(reconnecting) = task.reconnecting.as_ref().filter(|_| !changed) {
+                    watch.activity[index] = Some(reconnecting.activity());
+                    changed = true;
+                }
                 watch.tasks[index] = *task;
                 if watch.all_ended() {
                     return Ok(Followed::Ended);

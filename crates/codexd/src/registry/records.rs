@@ -66,6 +66,10 @@ pub struct StopRecord {
     pub reason: StopReason,
     /// When the daemon decided it.
     pub at: Timestamp,
+    /// The task's error when it is not the plain reason's (a stalled run: for how long,
+    /// codex's last error). Written by the runner ([`crate::run::watchdog`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// When the daemon settled a run that left no exit status.

@@ -72,6 +72,10 @@ pub struct StoredRequest {
     /// The best-of-N group.
     #[serde(default)]
     pub group: Option<String>,
+    // -- stall policy (issue 12) --
+    /// Stall limit (`None`: none).
+    #[serde(default)]
+    pub stall_timeout_ms: Option<u64>,
 }
 
 impl StoredRequest {
@@ -95,6 +99,7 @@ impl StoredRequest {
             created_at,
             worktree: None,
             group: None,
+            stall_timeout_ms: None,
         }
     }
 
@@ -132,6 +137,8 @@ impl StoredRequest {
             transitions: Vec::new(),
             worktree: self.worktree.clone(),
             group: self.group.clone(),
+            stall_timeout_ms: self.stall_timeout_ms,
+            reconnecting: None,
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
@@ -263,7 +270,11 @@ impl TaskDir {
 
     /// Records why (and when) the daemon is stopping the run, before it signals it.
     pub fn write_stop(&self, reason: StopReason, at: Timestamp) -> Result<(), FileError> {
-        let record = StopRecord { reason, at };
+        let record = StopRecord {
+            reason,
+            at,
+            detail: None,
+        };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| FileError::new("serialise", &self.file(STOP_FILE), io::Error::other(e)))?;
         write_atomic(&self.file(STOP_FILE), &bytes)

@@ -179,6 +179,17 @@ pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv)
             .map(|(name, _)| name)
             .collect(),
         max_log_bytes: config.max_log_bytes,
+        limits: super::watchdog::RunLimits {
+            timeout_ms: task.timeout_ms.map(|ms| {
+                let elapsed = task
+                    .started_at
+                    .map(|s| s.until(codexd_api::Timestamp::now()))
+                    .unwrap_or_default();
+                ms.saturating_sub(elapsed.as_millis() as u64)
+            }),
+            stall_timeout_ms: task.stall_timeout_ms,
+            kill_grace_ms: config.kill_grace.as_millis() as u64,
+        },
     }
 }
 

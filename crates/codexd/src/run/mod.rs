@@ -30,10 +30,12 @@ pub mod rebuild;
 mod recovery;
 pub mod runner;
 mod settle;
+mod tail;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+pub mod watchdog;
 
 pub use launch::codex_args;
 

@@ -1,5 +1,6 @@
-//! How a running task is watched: one monitor per run tails its event log (publishing new
-//! lines and recording the thread id at once), applies cancel and timeout requests (SIGINT
+//! How a running task is watched: one monitor per run tails its event log (woken by
+//! inotify when the runner writes, see [`super::tail`]; publishing new lines and recording
+//! the thread id at once), applies cancel and timeout requests (SIGINT
 //! to the process group, a grace period, then SIGKILL and the marker sweep), and settles
 //! the task when the run's process ends.
 //!
@@ -12,14 +13,12 @@ use crate::registry::records::{
     EVENTS_FILE, EXIT_FILE, ExitRecord, StopReason, unrecorded_exit_reason,
 };
 use crate::registry::taskdir::{self, TaskDir};
+use crate::results::events::CodexEvent;
 use crate::results::outcome::RunFacts;
 use codexd_api::{Task, Timestamp};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// How often a running task's event log is checked for new lines.
-const TAIL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How a run's process is watched.
 pub(super) enum RunProcess {
@@ -64,7 +63,11 @@ impl Supervisor {
                 .started_at
                 .map(|s| s.until(Timestamp::now()))
                 .unwrap_or_default();
-            Instant::now() + Duration::from_millis(ms).saturating_sub(elapsed)
+            // The runner enforces the limit itself; this is the backstop.
+            Instant::now()
+                + Duration::from_millis(ms).saturating_sub(elapsed)
+                + config.kill_grace
+                + super::watchdog::BACKSTOP_SLACK
         });
         // A stop decided by an earlier daemon (which died before the run ended) still holds:
         // signal again, then kill after the grace period.
@@ -74,7 +77,9 @@ impl Supervisor {
             let _ = process::signal_group(pid, libc::SIGINT);
             kill_at = Some(Instant::now() + config.kill_grace);
         }
-        let mut tick = tokio::time::interval(TAIL_INTERVAL);
+        // Woken by inotify when the runner writes; the safety poll catches anything missed.
+        let mut watch = super::tail::LogWatch::new(dir.path());
+        let mut tick = tokio::time::interval(watch.poll_period(super::tail::SAFETY_POLL));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let runner_status = {
             let exited = proc.exited();
@@ -83,6 +88,9 @@ impl Supervisor {
                 tokio::select! {
                     status = &mut exited => break status,
                     _ = tick.tick() => {
+                        self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
+                    }
+                    _ = watch.changed() => {
                         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto).await;
                     }
                     Some(reason) = stop_rx.recv(), if stop.is_none() => {
@@ -107,6 +115,10 @@ impl Supervisor {
                 }
             }
         };
+        if stop.is_none() {
+            // The runner's own limits (wall clock, stall) record their stop there.
+            stop = dir.read_stop().ok().flatten().map(|s| s.reason);
+        }
         let exit = dir.read_exit().unwrap_or_else(|e| {
             tracing::warn!(task = %task.id, "{e}");
             None
@@ -156,9 +168,11 @@ impl Supervisor {
             if lines.lines.is_empty() {
                 return;
             }
+            let mut reconnect_changed = false;
             for (line_offset, line) in lines.lines {
-                facts.observe(&line);
+                let event = facts.observe(&line);
                 if line_offset >= published_upto {
+                    reconnect_changed |= note_reconnecting(task, event.as_ref());
                     self.inner.hub.publish(Update::Event {
                         task: task.id.clone(),
                         offset: line_offset,
@@ -169,13 +183,39 @@ impl Supervisor {
             *offset = lines.next_offset;
             task.log_bytes = task.log_bytes.max(*offset);
             task.log_truncated |= facts.log_truncated;
-            if facts.thread_id.is_some() && task.thread_id != facts.thread_id {
+            let new_thread = facts.thread_id.is_some() && task.thread_id != facts.thread_id;
+            if new_thread {
                 task.thread_id = facts.thread_id.clone();
-                if let Err(e) = self.commit(task).await {
-                    tracing::error!(task = %task.id, "cannot record the thread id: {e}");
-                }
+            }
+            if (new_thread || reconnect_changed)
+                && let Err(e) = self.commit(task).await
+            {
+                tracing::error!(task = %task.id, "cannot record the run's progress: {e}");
             }
         }
+    }
+}
+
+/// Folds one event into the task's `reconnecting` state: codex's reconnect notices count
+/// up, any other event clears it. Returns whether it changed.
+fn note_reconnecting(task: &mut Task, event: Option<&CodexEvent>) -> bool {
+    match event {
+        Some(CodexEvent::Error { message }) if codexd_api::task::is_reconnect_message(message) => {
+            let since = task
+                .reconnecting
+                .as_ref()
+                .map_or_else(Timestamp::now, |r| r.since);
+            let count = task.reconnecting.as_ref().map_or(0, |r| r.count) + 1;
+            task.reconnecting = Some(codexd_api::Reconnecting {
+                message: message.clone(),
+                count,
+                since,
+            });
+            true
+        }
+        // Other errors (warnings) neither start nor end a reconnecting spell.
+        Some(CodexEvent::Error { .. }) => false,
+        Some(_) | None => task.reconnecting.take().is_some(),
     }
 }
 

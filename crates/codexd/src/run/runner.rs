@@ -24,6 +24,7 @@
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
+use super::watchdog::{self, Progress, RunLimits};
 use crate::files;
 use crate::redact::{RedactConfig, RedactError, Redactor};
 use crate::registry::records::{
@@ -54,6 +55,9 @@ pub struct RunSpec {
     pub explicit_env: Vec<String>,
     /// Most bytes kept of each of the run's logs.
     pub max_log_bytes: u64,
+    /// The wall-clock and stall limits this runner enforces itself.
+    #[serde(default)]
+    pub limits: RunLimits,
 }
 
 impl std::fmt::Debug for RunSpec {
@@ -294,6 +298,7 @@ fn copy_lines(
     redactor: &Redactor,
     kind: LineKind,
     limit: u64,
+    progress: Option<&Progress>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut raw = Vec::new();
@@ -324,6 +329,11 @@ fn copy_lines(
                     .collect(),
             }
         };
+        if let Some(progress) = progress {
+            for line in &admitted {
+                progress.observe(line);
+            }
+        }
         if write_failed.is_some() {
             // Keep draining: codex must never block on a full pipe because the disk is.
             continue;
@@ -437,6 +447,7 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
         redact_patterns: patterns,
         explicit_env,
         max_log_bytes,
+        limits,
     } = spec;
     let record = |record: ExitRecord| record_exit(task_dir, record);
     let spawn_failed = |message: String| ExitRecord {
@@ -515,9 +526,12 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
                 &redactor,
                 LineKind::Text,
                 max_log_bytes,
+                None,
             )
         })
     });
+    let progress = std::sync::Arc::new(Progress::default());
+    let watchdog = watchdog::spawn(limits, progress.clone(), child.id(), task_dir);
     let times = files::open_append(&task_dir.join(TIMES_FILE)).ok();
     if let Some(stdout) = child.stdout.take()
         && let Err(e) = copy_lines(
@@ -527,6 +541,7 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
             &redactor,
             LineKind::JsonEvents,
             max_log_bytes,
+            Some(&progress),
         )
     {
         eprintln!("codexd run-task: copying events: {e}");
@@ -542,6 +557,10 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
             Err(e) => return record(spawn_failed(format!("waiting for codex: {e}"))),
         }
     };
+    progress.finish();
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.join();
+    }
     record(ExitRecord {
         code: status.code(),
         signal: status.signal(),
@@ -678,6 +697,7 @@ mod tests {
             &redactor,
             LineKind::JsonEvents,
             128 * 1024,
+            None,
         )
         .unwrap();
         let written = std::fs::read_to_string(&path).unwrap();
@@ -715,6 +735,7 @@ mod tests {
             redact_patterns: vec![],
             explicit_env: vec![],
             max_log_bytes: u64::MAX,
+            limits: RunLimits::default(),
         };
         let wire = serde_json::to_vec(&spec).unwrap();
         let back = read_spec(wire.as_slice()).unwrap();
@@ -752,6 +773,7 @@ mod tests {
             &redactor,
             LineKind::JsonEvents,
             u64::MAX,
+            None,
         )
         .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));

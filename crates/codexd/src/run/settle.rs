@@ -37,6 +37,13 @@ impl Supervisor {
         task.exit_code = exit.and_then(|e| e.code);
         task.exit_signal = exit.and_then(|e| e.signal);
         task.error = settlement.error;
+        task.reconnecting = None;
+        if stop == Some(StopReason::TimedOut)
+            && let Some(detail) = dir.read_stop().ok().flatten().and_then(|s| s.detail)
+        {
+            // The runner stopped a stalled run: its own words.
+            task.error = Some(detail);
+        }
         let lost = dir.unreadable_side_files();
         if !lost.is_empty() {
             let note = lost.join("; ");

@@ -16,6 +16,7 @@ pub(crate) fn idle_supervisor(state: &Path) -> Supervisor {
         codex_bin: "/nonexistent/codex".into(),
         max_running: 0,
         default_timeout: None,
+        default_stall_timeout: None,
         kill_grace: Duration::from_millis(100),
         runner_exe: "/nonexistent/codexd".into(),
         redact_patterns: vec![],
