@@ -125,7 +125,7 @@ async fn the_final_state_published_right_after_subscribing_is_never_missed() {
 async fn publishing_with_no_subscriber_of_the_task_leaves_others_untouched() {
     let hub = Hub::new(1);
     let others: Vec<Subscription> = (0..100)
-        .map(|i| hub.subscribe(&[TaskId::from_stored(&format!("cccc{i:04}"))], true))
+        .map(|i| hub.subscribe(&[TaskId::from_stored(format!("cccc{i:04}"))], true))
         .collect();
     for offset in 0..50 {
         hub.publish(event("aaaa0001", offset));
