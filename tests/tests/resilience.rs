@@ -637,7 +637,9 @@ fn the_rest_of_the_bad_input_list_gets_typed_errors() {
         "{}",
         env.daemon_log()
     );
-    // Past the connection limit (1024), a connection is told why before it is closed.
+    // Past the connection limit, a connection is told why before it is closed. Connections
+    // that asked nothing yet are capped only at both budgets together (1,024 short + up to
+    // 16,384 waiters), so a crowd this size may all be served.
     let mut overloaded = 0;
     for stream in &mut crowd {
         let said = closed_by_daemon_after(stream, Duration::from_secs(60)).expect("closed");
@@ -648,7 +650,7 @@ fn the_rest_of_the_bad_input_list_gets_typed_errors() {
             overloaded += 1;
         }
     }
-    if crowd.len() > 1100 {
+    if crowd.len() > 1024 + 16 * 1024 + 100 {
         assert!(overloaded > 0, "{} connections, none refused", crowd.len());
     }
     eprintln!(

@@ -47,7 +47,7 @@ struct Cli {
     /// Leave the real Codex CLI out (section 8).
     #[arg(long)]
     no_codex: bool,
-    /// Only these sections (comma-separated numbers 1-8; 2, 3 and 7 share one run).
+    /// Only these sections (comma-separated numbers 1-10; 2, 3 and 7 share one run).
     #[arg(long, value_delimiter = ',', value_name = "N,...")]
     only: Vec<u32>,
     /// Keep the scratch directory (daemon logs and state) and print where it is.
@@ -124,6 +124,18 @@ async fn run(cli: &Cli, ctx: &Ctx, codex: Option<PathBuf>) -> anyhow::Result<Rep
                 report.sections.push(section);
             }
         }
+    }
+    if wanted(9) {
+        step(9, "load: waiters and silent runs");
+        sections::load::run(ctx, &mut report)
+            .await
+            .context("section 9 (load)")?;
+    }
+    if wanted(10) {
+        step(10, "codexctl statusline");
+        sections::statusline::run(ctx, &mut report)
+            .await
+            .context("section 10 (statusline)")?;
     }
     // Sections in their numbered order.
     report.sections.sort_by_key(|s| {

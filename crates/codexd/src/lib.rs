@@ -148,10 +148,24 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
             _ = shutdown.notified() => {}
         }
     };
+    let defaults = transport::Limits::default();
+    // Waiters are bounded by open files: raise the soft limit, and fit the waiter budget.
+    let fd_limit = transport::raise_fd_limit();
     let limits = transport::Limits {
         idle_timeout: config.idle_timeout,
-        ..transport::Limits::default()
+        max_waiter_connections: transport::waiter_budget_for(
+            fd_limit,
+            defaults.max_connections,
+            defaults.max_waiter_connections,
+        ),
+        ..defaults
     };
+    tracing::debug!(
+        fd_limit,
+        short = limits.max_connections,
+        waiters = limits.max_waiter_connections,
+        "connection budgets"
+    );
     if let Some(notifier) = &handoff.notifier {
         let status = format!("serving on {}", config.socket.display());
         match notifier.ready(&status) {

@@ -1,7 +1,7 @@
 //! The JSON-RPC methods: validation of requests, id resolution, and the calls into the
 //! supervisor and registry. Implements the `CodexdApiServer` trait from `codexd-api`.
 
-use crate::hub::Update;
+use crate::hub::{Subscription, Update};
 use crate::redact::{RedactConfig, Redactor};
 use crate::registry::Resolved;
 use crate::registry::records::{EVENTS_FILE, STDERR_FILE, StopReason};
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 
 /// Longest prompt accepted: codex takes it as one argv string, which Linux caps at 128 KiB.
 pub const MAX_PROMPT_BYTES: usize = 128 * 1024 - 1;
@@ -110,7 +110,10 @@ impl Service {
         let Some(ms) = wait.filter(|ms| *ms > 0) else {
             return Ok(task);
         };
-        let mut rx = self.supervisor.hub().subscribe();
+        let mut rx = self
+            .supervisor
+            .hub()
+            .subscribe(std::slice::from_ref(&task.id), false);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(ms.min(60_000));
         loop {
             let current = self.load(&task.id).await?;
@@ -365,7 +368,7 @@ fn is_session_id(text: &str) -> bool {
 }
 
 /// Waits for the next hub update about `id` (or a lag, which means "re-read").
-async fn next_about(rx: &mut broadcast::Receiver<Arc<Update>>, id: &TaskId) {
+async fn next_about(rx: &mut Subscription, id: &TaskId) {
     loop {
         match rx.recv().await {
             Ok(update) if update.task_id() == id => {
@@ -374,8 +377,7 @@ async fn next_about(rx: &mut broadcast::Receiver<Arc<Update>>, id: &TaskId) {
                 }
             }
             Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return,
-            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            Err(crate::hub::Lagged) => return,
         }
     }
 }
@@ -467,7 +469,10 @@ impl CodexdApiServer for Service {
 
     async fn cancel(&self, id: String) -> RpcResult<Task> {
         let id = self.resolve(&id)?;
-        let mut rx = self.supervisor.hub().subscribe();
+        let mut rx = self
+            .supervisor
+            .hub()
+            .subscribe(std::slice::from_ref(&id), false);
         if !self
             .supervisor
             .request_stop(&id, StopReason::Cancelled)
@@ -625,7 +630,7 @@ impl CodexdApiServer for Service {
             .map(|id| self.resolve(id))
             .collect::<Result<Vec<_>, _>>()?;
         let deadline = timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
-        let mut rx = self.supervisor.hub().subscribe();
+        let mut rx = self.supervisor.hub().subscribe(&ids, false);
         loop {
             let mut tasks = Vec::with_capacity(ids.len());
             for id in &ids {
@@ -653,10 +658,7 @@ impl CodexdApiServer for Service {
                                 return;
                             }
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => return,
-                        Err(broadcast::error::RecvError::Closed) => {
-                            std::future::pending::<()>().await
-                        }
+                        Err(crate::hub::Lagged) => return,
                     }
                 }
             };
@@ -723,7 +725,10 @@ impl CodexdApiServer for Service {
             }
         };
         // Subscribe before reading state, so nothing between the read and the loop is missed.
-        let mut rx = self.supervisor.hub().subscribe();
+        let mut rx = self
+            .supervisor
+            .hub()
+            .subscribe(std::slice::from_ref(&id), true);
         let task = match self.load(&id).await {
             Ok(task) => task,
             Err(e) => {
@@ -806,7 +811,7 @@ impl CodexdApiServer for Service {
                         }
                     },
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Err(crate::hub::Lagged) => {
                         // Catch up from the files: the log by offset (above), the state here.
                         let task = self.load(&id).await?;
                         if task.state.is_terminal() {
@@ -815,7 +820,6 @@ impl CodexdApiServer for Service {
                             send(WatchItem::State { task: Box::new(task) }).await?;
                         }
                     }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 _ = sink.closed() => return Ok(()),
             }

@@ -1,12 +1,15 @@
 //! The measured sections of issue 6, one module each (sections 2, 3 and the registry-size
-//! part of 7 share one growing registry in `growth`), and what they share.
+//! part of 7 share one growing registry in `growth`; 9 is issue 12's load, 10 the status line), and what they
+//! share.
 
 pub mod growth;
 pub mod ingest;
+pub mod load;
 pub mod memory;
 pub mod notice;
 pub mod real_codex;
 pub mod rpc;
+pub mod statusline;
 pub mod throughput;
 
 use crate::pueue::PueueBins;

@@ -7,6 +7,7 @@
 
 use super::Limits;
 use super::activity::Activity;
+use super::budget::Slot;
 use super::dispatch::Dispatcher;
 use super::frame::{Frame, FrameBudget, read_frame};
 use super::outbox::{Outbox, write_loop};
@@ -29,6 +30,7 @@ pub(super) async fn serve_connection(
     methods: Methods,
     limits: &Limits,
     frames: FrameBudget,
+    slot: &Slot,
 ) {
     let (recv, send) = tokio::io::split(stream);
     let (tx, rx) = Outbox::new(limits);
@@ -42,6 +44,7 @@ pub(super) async fn serve_connection(
         tx: &tx,
         subscriptions: &subscriptions,
         limits,
+        slot,
     };
     let mut line = Vec::new();
     let mut charge = frames.charge();

@@ -7,6 +7,7 @@
 
 use super::Limits;
 use super::activity::Busy;
+use super::budget::Slot;
 use super::outbox::Outbox;
 use codexd_api::{ApiError, ErrorKind};
 use jsonrpsee::core::server::{
@@ -30,6 +31,8 @@ pub(super) struct Dispatcher<'a> {
     pub(super) tx: &'a Outbox,
     pub(super) subscriptions: &'a BoundedSubscriptions,
     pub(super) limits: &'a Limits,
+    /// What the connection holds of the connection budgets.
+    pub(super) slot: &'a Slot,
 }
 
 impl Dispatcher<'_> {
@@ -78,11 +81,17 @@ impl Dispatcher<'_> {
             tx,
             subscriptions,
             limits,
+            slot,
         } = *self;
         let Request {
             id, method, params, ..
         } = request;
         let id = id.into_owned();
+        if let Err(message) = slot.admit(&method) {
+            let err: ErrorObjectOwned = ApiError::new(ErrorKind::Overloaded, message).into();
+            let _ = tx.send(MethodResponse::error(id, err).into_json()).await;
+            return;
+        }
         if let Err(e) = super::params::check(&method, params.as_ref().map(|p| p.get())) {
             let err: ErrorObjectOwned = e.into();
             let _ = tx.send(MethodResponse::error(id, err).into_json()).await;
@@ -176,6 +185,7 @@ impl Dispatcher<'_> {
             conn_id,
             methods,
             limits,
+            slot,
             ..
         } = *self;
         let calls: Vec<&RawValue> = match serde_json::from_str(text) {
@@ -224,6 +234,14 @@ impl Dispatcher<'_> {
                     let Request {
                         id, method, params, ..
                     } = request;
+                    if let Err(message) = slot.admit(&method) {
+                        let err: ErrorObjectOwned =
+                            ApiError::new(ErrorKind::Overloaded, message).into();
+                        let response = MethodResponse::error(id, err).into_json();
+                        reply_bytes += response.get().len() + 1;
+                        responses.push(response);
+                        continue;
+                    }
                     let checked_params =
                         super::params::check(&method, params.as_ref().map(|p| p.get()));
                     let params = Params::new(params.as_ref().map(|p| p.get()));

@@ -109,12 +109,14 @@ fn dispatch_to(methods: &Methods, line: &str, within: Duration) -> (Vec<serde_js
         let (tx, mut rx) = Outbox::new(&limits);
         let subscriptions = BoundedSubscriptions::new(4);
         let activity = Activity::new();
+        let slot = super::budget::Budgets::new(4, 4).slot();
         let dispatcher = Dispatcher {
             conn_id: ConnectionId(1),
             methods,
             tx: &tx,
             subscriptions: &subscriptions,
             limits: &limits,
+            slot: &slot,
         };
         dispatcher
             .dispatch_line(line.as_bytes(), activity.busy())

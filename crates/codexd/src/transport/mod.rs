@@ -5,7 +5,8 @@
 //! direction, and its subscriptions end when it disconnects. Peers with another uid are
 //! refused; frames over the size limit get an error and the rest of the line is skipped.
 //!
-//! Bounds on what a peer can hold: connections are capped; a connection with nothing in
+//! Bounds on what a peer can hold: connections are capped, short calls and long-lived
+//! waits each in their own budget (`budget`), so waiters never starve starts; a connection with nothing in
 //! flight (no call, no subscription) is closed after the idle timeout; a frame must keep
 //! arriving (each stall timeout, or each MiB, whichever is later) and a response must be
 //! taken by the peer within the stall timeout. Memory: a batch holds at most
@@ -22,7 +23,10 @@ pub mod instance;
 pub mod record;
 pub mod systemd;
 
+pub use budget::{raise_fd_limit, waiter_budget_for};
+
 mod activity;
+mod budget;
 mod connection;
 mod dispatch;
 mod frame;
@@ -57,8 +61,10 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Subscriptions one connection may hold.
     pub max_subscriptions: u32,
-    /// Connections served at once.
+    /// Connections making short calls (everything but `wait` and `watch`) served at once.
     pub max_connections: usize,
+    /// Connections holding a `wait` or `watch` served at once, apart from the short ones.
+    pub max_waiter_connections: usize,
     /// Outgoing messages buffered per connection before the connection is throttled.
     pub send_buffer: usize,
     /// Outgoing bytes buffered per connection before it is throttled (a message larger
@@ -95,6 +101,7 @@ impl Default for Limits {
             max_response_bytes: 64 * 1024 * 1024,
             max_subscriptions: 1024,
             max_connections: 1024,
+            max_waiter_connections: 16 * 1024,
             send_buffer: 1024,
             send_buffer_bytes: 4 * 1024 * 1024,
             idle_timeout: Duration::from_secs(600),
@@ -116,7 +123,10 @@ pub async fn serve(
 ) {
     let uid = codexd_api::paths::current_uid();
     let next_id = AtomicUsize::new(1);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Every open connection, classed or not: both budgets together.
+    let open_limit = limits.max_connections + limits.max_waiter_connections;
+    let slots = Arc::new(Semaphore::new(open_limit));
+    let budgets = budget::Budgets::new(limits.max_connections, limits.max_waiter_connections);
     let frames = frame::FrameBudget::new(limits.max_frames_bytes);
     let limits = Arc::new(limits);
     tokio::pin!(shutdown);
@@ -152,17 +162,13 @@ pub async fn serve(
             }
         }
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                "refused a connection: {} connections open",
-                limits.max_connections
-            );
+            tracing::warn!("refused a connection: {open_limit} connections open");
             tokio::spawn(refuse(
                 stream,
                 codexd_api::ApiError::new(
                     codexd_api::ErrorKind::Overloaded,
                     format!(
-                        "codexd is overloaded: it already serves {} connections; try again shortly",
-                        limits.max_connections
+                        "codexd is overloaded: it already serves {open_limit} connections; try again shortly"
                     ),
                 ),
             ));
@@ -172,8 +178,9 @@ pub async fn serve(
         let methods = methods.clone();
         let limits = limits.clone();
         let frames = frames.clone();
+        let slot = budgets.slot();
         tokio::spawn(async move {
-            serve_connection(stream, conn_id, methods, &limits, frames).await;
+            serve_connection(stream, conn_id, methods, &limits, frames, &slot).await;
             drop(permit);
         });
     }
