@@ -292,6 +292,7 @@ pub fn all_codex_tools() -> Vec<String> {
         "codex_list",
         "codex_cancel",
         "codex_resume",
+        "codex_review",
     ]
     .iter()
     .map(|t| format!("{}{t}", PLUGIN_TOOL_PREFIX))

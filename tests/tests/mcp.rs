@@ -350,6 +350,7 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
             "codex_list",
             "codex_result",
             "codex_resume",
+            "codex_review",
             "codex_start",
             "codex_status",
             "codex_wait"

@@ -1,5 +1,6 @@
 //! `codexctl start`: submit a task and print its id.
 
+use crate::cmd::options::OptionFlags;
 use crate::cmd::{RunFlags, parse_duration, print_started, read_prompt, run_env};
 use crate::{CmdResult, Ctx, Failure};
 use codexd_client::api::StartRequest;
@@ -18,6 +19,8 @@ pub struct Args {
     sandbox: Option<String>,
     #[command(flatten)]
     run: RunFlags,
+    #[command(flatten)]
+    options: OptionFlags,
     /// Wait up to this long for Codex's thread id before returning.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     wait_thread: Option<Duration>,
@@ -29,6 +32,7 @@ pub struct Args {
 /// Runs `start`.
 pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let prompt = read_prompt(args.prompt)?;
+    let options = args.options.resolve()?;
     let cwd = match args.cd {
         Some(dir) if dir.is_absolute() => dir,
         Some(dir) => std::env::current_dir()?.join(dir),
@@ -56,6 +60,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             wait_for_thread_ms: args.wait_thread.map(|d| d.as_millis() as u64),
             session_id: args.run.session,
             request_id: None,
+            effort: options.effort,
+            profile: options.profile,
+            images: options.images,
+            add_dirs: options.add_dirs,
+            output_schema: options.output_schema,
+            review: None,
         },
     )
     .await?;

@@ -64,6 +64,32 @@ pub struct StoredRequest {
     pub request_id: Option<String>,
     /// When the task was accepted.
     pub created_at: Timestamp,
+    // --- review + run options (issue 13) ---
+    /// `exec` or `review`.
+    #[serde(default)]
+    pub kind: codexd_api::TaskKind,
+    /// Reasoning effort.
+    #[serde(default)]
+    pub effort: Option<String>,
+    /// Codex config profile.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The attached images' copies in the task directory.
+    #[serde(default)]
+    pub images: Vec<PathBuf>,
+    /// Extra writable directories.
+    #[serde(default)]
+    pub add_dirs: Vec<PathBuf>,
+    /// True when `output-schema.json` is in the task directory.
+    #[serde(default)]
+    pub output_schema: bool,
+    /// What a review task reviews.
+    #[serde(default)]
+    pub review: Option<codexd_api::ReviewTarget>,
+    /// Files written into the task directory when it is created (name, contents): the
+    /// copies of the images and the output schema. Not part of `request.json`.
+    #[serde(skip)]
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl StoredRequest {
@@ -85,6 +111,14 @@ impl StoredRequest {
             session_id: None,
             request_id: None,
             created_at,
+            kind: Default::default(),
+            effort: None,
+            profile: None,
+            images: vec![],
+            add_dirs: vec![],
+            output_schema: false,
+            review: None,
+            files: vec![],
         }
     }
 
@@ -120,6 +154,13 @@ impl StoredRequest {
             log_truncated: false,
             git_base_tree: None,
             transitions: Vec::new(),
+            kind: self.kind,
+            effort: self.effort.clone(),
+            profile: self.profile.clone(),
+            images: self.images.clone(),
+            add_dirs: self.add_dirs.clone(),
+            output_schema: self.output_schema,
+            review: self.review.clone(),
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
@@ -178,6 +219,9 @@ impl TaskDir {
         let json = serde_json::to_vec_pretty(request).map_err(|e| {
             FileError::new("serialise", &self.file(REQUEST_FILE), io::Error::other(e))
         })?;
+        for (name, contents) in &request.files {
+            replace_file(&self.file(name), contents, false)?;
+        }
         replace_file(&self.file(REQUEST_FILE), &json, false)
     }
 
