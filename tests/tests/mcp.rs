@@ -329,7 +329,7 @@ fn sh(command: &str) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
+async fn tools_list_offers_eight_honest_tools_with_object_schemas() {
     let env = env_with(vec![]);
     let shim = Shim::start(&env).await;
     let info = shim.client.peer_info().expect("server info");
@@ -376,7 +376,7 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
         let annotations = tool.annotations.as_ref().expect("annotations");
         let read_only = matches!(
             name,
-            "codex_status" | "codex_wait" | "codex_result" | "codex_list"
+            "codex_status" | "codex_wait" | "codex_result" | "codex_list" | "codex_review"
         );
         assert_eq!(annotations.read_only_hint, Some(read_only), "{name}");
         assert_eq!(annotations.destructive_hint, Some(!read_only), "{name}");
