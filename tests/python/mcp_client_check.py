@@ -102,11 +102,12 @@ async def main_flow(cfg: dict[str, Any]) -> None:
                 "codex_list",
                 "codex_result",
                 "codex_resume",
+                "codex_review",
                 "codex_start",
                 "codex_status",
                 "codex_wait",
             ],
-            "tools/list has the eleven tools",
+            "tools/list has the twelve tools",
             names,
         )
         for tool in listed.tools:

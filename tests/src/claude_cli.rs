@@ -296,6 +296,7 @@ pub fn all_codex_tools() -> Vec<String> {
         "codex_apply",
         "codex_discard",
         "codex_compare",
+        "codex_review",
     ]
     .iter()
     .map(|t| format!("{}{t}", PLUGIN_TOOL_PREFIX))

@@ -329,7 +329,7 @@ fn sh(command: &str) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
+async fn tools_list_offers_every_tool_honestly_with_object_schemas() {
     let env = env_with(vec![]);
     let shim = Shim::start(&env).await;
     let info = shim.client.peer_info().expect("server info");
@@ -354,6 +354,7 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
             "codex_list",
             "codex_result",
             "codex_resume",
+            "codex_review",
             "codex_start",
             "codex_status",
             "codex_wait"
@@ -385,6 +386,7 @@ async fn tools_list_offers_seven_honest_tools_with_object_schemas() {
                 | "codex_list"
                 | "codex_diff"
                 | "codex_compare"
+                | "codex_review"
         );
         assert_eq!(annotations.read_only_hint, Some(read_only), "{name}");
         assert_eq!(annotations.destructive_hint, Some(!read_only), "{name}");

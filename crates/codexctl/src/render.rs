@@ -300,6 +300,9 @@ pub fn task_details(task: &Task, activity: Option<&str>, now: Timestamp, style: 
         None => task.state.to_string(),
     };
     field("state", style.state(task.state, &state, 0));
+    if task.kind != codexd_client::api::TaskKind::Exec {
+        field("kind", task.kind.to_string());
+    }
     if let (false, Some(doing)) = (task.state.is_terminal(), activity) {
         field("activity", fit(doing, 200));
     }
@@ -445,6 +448,7 @@ pub fn result_details(result: &codexd_client::api::TaskResult) -> String {
             let _ = writeln!(out, "  [{mark}] {}", item.text);
         }
     }
+    review_details(&mut out, result);
     if !result.trimmed.is_empty() {
         let _ = writeln!(out, "trimmed    {} (use --full)", result.trimmed.join(", "));
     }
@@ -458,6 +462,35 @@ pub fn result_details(result: &codexd_client::api::TaskResult) -> String {
         let _ = writeln!(out, "\n{message}");
     }
     out
+}
+
+/// A review's findings, one line each (`[P1] file:2-3  title`), and an output schema's
+/// outcome.
+fn review_details(out: &mut String, result: &codexd_client::api::TaskResult) {
+    if let Some(review) = &result.review {
+        let _ = writeln!(out, "findings   {}", review.findings.len());
+        for finding in &review.findings {
+            let priority = finding
+                .priority
+                .map(|p| format!("[P{p}] "))
+                .unwrap_or_default();
+            let place = match (&finding.file, finding.line_start, finding.line_end) {
+                (Some(file), Some(start), Some(end)) if start != end => {
+                    format!("{file}:{start}-{end}")
+                }
+                (Some(file), Some(start), _) => format!("{file}:{start}"),
+                (Some(file), None, _) => file.clone(),
+                (None, ..) => "-".to_string(),
+            };
+            let _ = writeln!(out, "  {priority}{place}  {}", finding.title);
+        }
+    }
+    if result.final_json.is_some() {
+        let _ = writeln!(out, "final_json matches the output schema (see --json)");
+    }
+    if let Some(error) = &result.schema_error {
+        let _ = writeln!(out, "schema     {error}");
+    }
 }
 
 /// The live line of `wait` on a terminal: each task (in `order`) with its state, its

@@ -51,6 +51,22 @@ pub struct StartRequest {
     /// without an event other than codex's `error`/reconnect notices. 0: no stall limit;
     /// absent: the daemon's default (15 minutes unless configured).
     pub stall_timeout_ms: Option<u64>,
+    // --- review + run options (issue 13) ---
+    /// Reasoning effort (`-c model_reasoning_effort=…`): one of [`crate::EFFORTS`].
+    pub effort: Option<String>,
+    /// Codex config profile (`-p NAME`: `$CODEX_HOME/NAME.config.toml`).
+    pub profile: Option<String>,
+    /// Images to attach to the prompt (absolute paths of readable files, each at most
+    /// 20 MiB); copied into the task directory at start.
+    pub images: Vec<PathBuf>,
+    /// Extra writable directories (`--add-dir`; absolute, must exist).
+    pub add_dirs: Vec<PathBuf>,
+    /// A JSON Schema for the final answer (`--output-schema`), kept in the task directory;
+    /// the result carries `final_json` (or `schema_error`).
+    pub output_schema: Option<serde_json::Value>,
+    /// Makes the task a review (`codex exec review`, read-only) of this target; the prompt
+    /// then holds custom review instructions and may be empty when a target is given.
+    pub review: Option<crate::ReviewTarget>,
 }
 
 /// Parameters of `codexd_resume`: a follow-up turn on a finished task's thread.
@@ -82,6 +98,17 @@ pub struct ResumeRequest {
     // -- stall policy (issue 12) --
     /// As in [`StartRequest::stall_timeout_ms`]; the parent's otherwise.
     pub stall_timeout_ms: Option<u64>,
+    // --- review + run options (issue 13) ---
+    /// As in [`StartRequest::effort`]; the parent's otherwise.
+    pub effort: Option<String>,
+    /// As in [`StartRequest::profile`]; the parent's otherwise.
+    pub profile: Option<String>,
+    /// Images for the follow-up prompt (not inherited).
+    pub images: Vec<PathBuf>,
+    /// Extra writable directories, added to the parent's.
+    pub add_dirs: Vec<PathBuf>,
+    /// A schema for this turn's final answer (not inherited).
+    pub output_schema: Option<serde_json::Value>,
 }
 
 /// Page size of `codexd_list` when `limit` is absent.
@@ -109,6 +136,9 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    // --- review tasks (issue 13) ---
+    /// Only tasks of this kind (`exec` or `review`).
+    pub kind: Option<crate::TaskKind>,
 }
 
 /// Reply of `codexd_list`: tasks newest first.

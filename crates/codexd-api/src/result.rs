@@ -47,6 +47,16 @@ pub struct TaskResult {
     /// a shortened log (commands' output, and events past the limit, may be missing).
     #[serde(default)]
     pub log_truncated: bool,
+    // --- review + run options (issue 13) ---
+    /// A review task's review, parsed from codex's final review message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::Review>,
+    /// With an output schema: the final message parsed as JSON, when it conforms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_json: Option<serde_json::Value>,
+    /// With an output schema: why the final message is not JSON or does not conform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_error: Option<String>,
 }
 
 /// How a file changed.

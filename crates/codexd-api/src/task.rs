@@ -287,6 +287,28 @@ pub struct Task {
     /// came since): what it said, how many such notices, since when. Null otherwise.
     #[serde(default)]
     pub reconnecting: Option<Reconnecting>,
+    // --- review + run options (issue 13) ---
+    /// `exec` or `review` (records from before kinds existed are `exec`).
+    #[serde(default)]
+    pub kind: crate::TaskKind,
+    /// Reasoning effort, if given.
+    #[serde(default)]
+    pub effort: Option<String>,
+    /// Codex config profile, if given.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The attached images: their copies in the task directory.
+    #[serde(default)]
+    pub images: Vec<PathBuf>,
+    /// Extra writable directories (`--add-dir`).
+    #[serde(default)]
+    pub add_dirs: Vec<PathBuf>,
+    /// True when the task has an output schema (`output-schema.json` in its directory).
+    #[serde(default)]
+    pub output_schema: bool,
+    /// What a review task reviews.
+    #[serde(default)]
+    pub review: Option<crate::ReviewTarget>,
 }
 
 /// Codex's reconnect notices (`{"type":"error","message":"Reconnecting... 2/5 ..."}`)

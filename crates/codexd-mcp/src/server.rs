@@ -68,7 +68,8 @@ fn router() -> ToolRouter<CodexServer> {
         + CodexServer::cancel_router()
         + CodexServer::list_router()
         + CodexServer::resume_router()
-        + CodexServer::worktree_router();
+        + CodexServer::worktree_router()
+        + CodexServer::review_router();
     for route in router.map.values_mut() {
         let tool = &mut route.attr;
         tool.input_schema = Arc::new(crate::schema::portable(&tool.input_schema));

@@ -19,6 +19,7 @@
 pub mod config;
 pub mod files;
 pub mod hub;
+pub mod options;
 pub mod redact;
 pub mod registry;
 pub mod results;

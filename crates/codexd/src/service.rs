@@ -2,6 +2,7 @@
 //! supervisor and registry. Implements the `CodexdApiServer` trait from `codexd-api`.
 
 use crate::hub::{Subscription, Update};
+use crate::options;
 use crate::redact::{RedactConfig, Redactor};
 use crate::registry::Resolved;
 use crate::registry::records::{EVENTS_FILE, STDERR_FILE, StopReason};
@@ -12,8 +13,8 @@ use crate::run::held::RunEnv;
 use codexd_api::rpc::RpcResult;
 use codexd_api::{
     ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, PruneReply,
-    ResumeRequest, StartRequest, Task, TaskId, TaskPage, TaskResult, TaskState, Timestamp,
-    VersionInfo, WaitReply, WatchItem,
+    ResumeRequest, StartRequest, Task, TaskId, TaskKind, TaskPage, TaskResult, TaskState,
+    Timestamp, VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -141,7 +142,23 @@ impl Service {
 
     /// Validates a start request and turns it into a durable request record.
     fn validate_start(&self, request: &StartRequest) -> Result<(PathBuf, RunEnv), ApiError> {
-        validate_prompt(&request.prompt)?;
+        match &request.review {
+            Some(target) => {
+                options::check_review(target, &request.prompt)?;
+                if !request.prompt.trim().is_empty() {
+                    validate_prompt(&request.prompt)?;
+                }
+                if !request.images.is_empty() || !request.add_dirs.is_empty() {
+                    return Err(invalid(
+                        "review: codex exec review takes no images and no extra directories",
+                    ));
+                }
+                if request.sandbox.as_deref().is_some_and(|s| s != "read-only") {
+                    return Err(invalid("review: a review runs read-only"));
+                }
+            }
+            None => validate_prompt(&request.prompt)?,
+        }
         if request.cwd.as_os_str().is_empty() {
             return Err(invalid("cwd is required"));
         }
@@ -413,14 +430,40 @@ impl CodexdApiServer for Service {
             .iter()
             .map(|l| redactor.redact(l).into_owned())
             .collect();
+        let extras = options::check(
+            options::ExtraOptions {
+                effort: request.effort.as_deref(),
+                profile: request.profile.as_deref(),
+                images: &request.images,
+                add_dirs: &request.add_dirs,
+                output_schema: request.output_schema.as_ref(),
+            },
+            TaskDir::new(&config.tasks_root(), &id).path(),
+        )?;
+        let kind = match request.review {
+            Some(_) => TaskKind::Review,
+            None => TaskKind::Exec,
+        };
+        let sandbox = match kind {
+            TaskKind::Review => Some("read-only".to_string()),
+            TaskKind::Exec => request.sandbox,
+        };
         env.prompt = request.prompt;
         env.config = request.config;
         let stored = StoredRequest {
+            kind,
+            effort: extras.effort,
+            profile: extras.profile,
+            images: extras.images,
+            add_dirs: extras.add_dirs,
+            output_schema: extras.output_schema,
+            review: request.review,
+            files: extras.files,
             labels,
             id,
             prompt: redactor.redact(&env.prompt).into_owned(),
             cwd,
-            sandbox: request.sandbox,
+            sandbox,
             model: request.model,
             config: redact_each(&redactor, &env.config),
             env_keys: env.set.keys().cloned().collect(),
@@ -585,11 +628,36 @@ impl CodexdApiServer for Service {
                 labels.push(label);
             }
         }
+        let id = self.supervisor.new_task_id()?;
+        let extras = options::check(
+            options::ExtraOptions {
+                effort: request.effort.as_deref(),
+                profile: request.profile.as_deref(),
+                images: &request.images,
+                add_dirs: &request.add_dirs,
+                output_schema: request.output_schema.as_ref(),
+            },
+            TaskDir::new(&self.supervisor.config().tasks_root(), &id).path(),
+        )?;
+        let mut add_dirs = parent.add_dirs.clone();
+        for dir in extras.add_dirs {
+            if !add_dirs.contains(&dir) {
+                add_dirs.push(dir);
+            }
+        }
         env.prompt = request.prompt;
         env.config = config;
         let stored = StoredRequest {
+            kind: TaskKind::Exec,
+            effort: extras.effort.or(parent.effort.clone()),
+            profile: extras.profile.or(parent.profile.clone()),
+            images: extras.images,
+            add_dirs,
+            output_schema: extras.output_schema,
+            review: None,
+            files: extras.files,
             labels,
-            id: self.supervisor.new_task_id()?,
+            id,
             prompt: redactor.redact(&env.prompt).into_owned(),
             cwd: parent.cwd.clone(),
             sandbox: parent.sandbox.clone(),

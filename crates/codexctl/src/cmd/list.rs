@@ -36,6 +36,9 @@ pub struct Args {
     /// Only tasks that ended and whose result was never read (`result` reads it).
     #[arg(long)]
     unread: bool,
+    /// Only tasks of this kind: exec or review.
+    #[arg(long, value_name = "KIND")]
+    kind: Option<codexd_client::api::TaskKind>,
     /// How many tasks to show (1 to 1000).
     #[arg(
         long,
@@ -80,6 +83,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
         cursor: args.cursor,
         label: args.label,
         thread_id: args.thread,
+        kind: args.kind,
     };
     let client = ctx.client().await?;
     let page = client.list(query.clone()).await?;

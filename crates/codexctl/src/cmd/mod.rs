@@ -11,9 +11,11 @@ mod doctor;
 mod hook;
 mod list;
 mod logs;
+mod options;
 mod prune;
 mod result;
 mod resume;
+mod review;
 mod show;
 mod start;
 mod statusline;
@@ -43,6 +45,9 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Continue a finished task's Codex thread with a follow-up prompt; prints the new id.
     Resume(resume::Args),
+    /// Review changes in the background (`codex exec review`, read-only); prints the id.
+    /// `result` shows the findings.
+    Review(review::Args),
     /// Remove finished tasks older than an age (queued and running tasks are never removed).
     Prune(prune::Args),
     /// A worktree task's change against its base, as a patch (--stat: files and lines).
@@ -88,6 +93,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CmdResult {
         Command::Apply(args) => apply::run(ctx, args).await,
         Command::Discard(args) => discard::run(ctx, args).await,
         Command::Compare(args) => compare::run(ctx, args).await,
+        Command::Review(args) => review::run(ctx, args).await,
         Command::Daemon(command) => daemon::run(ctx, command).await,
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),

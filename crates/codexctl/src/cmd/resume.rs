@@ -1,5 +1,6 @@
 //! `codexctl resume`: a follow-up turn on a finished task's thread, as a new task.
 
+use crate::cmd::options::OptionFlags;
 use crate::cmd::{RunFlags, print_started, read_prompt, run_env};
 use crate::{CmdResult, Ctx};
 use codexd_client::api::ResumeRequest;
@@ -14,11 +15,14 @@ pub struct Args {
     prompt: String,
     #[command(flatten)]
     run: RunFlags,
+    #[command(flatten)]
+    options: OptionFlags,
 }
 
 /// Runs `resume`.
 pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let prompt = read_prompt(args.prompt)?;
+    let options = args.options.resolve()?;
     let (env, env_remove) = run_env(&args.run.env);
     // With an idempotency key, retried once on a lost connection (never run twice).
     let task = codexd_client::Client::resume_keyed(
@@ -36,6 +40,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             wait_for_thread_ms: None,
             session_id: args.run.session,
             request_id: None,
+            effort: options.effort,
+            profile: options.profile,
+            images: options.images,
+            add_dirs: options.add_dirs,
+            output_schema: options.output_schema,
         },
     )
     .await?;

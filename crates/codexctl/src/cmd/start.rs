@@ -1,5 +1,6 @@
 //! `codexctl start`: submit a task and print its id.
 
+use crate::cmd::options::OptionFlags;
 use crate::cmd::{RunFlags, parse_duration, print_json, print_started, read_prompt, run_env};
 use crate::render::StartOutput;
 use crate::{CmdResult, Ctx, Failure};
@@ -19,6 +20,8 @@ pub struct Args {
     sandbox: Option<String>,
     #[command(flatten)]
     run: RunFlags,
+    #[command(flatten)]
+    options: OptionFlags,
     /// Wait up to this long for Codex's thread id before returning.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     wait_thread: Option<Duration>,
@@ -39,6 +42,7 @@ pub struct Args {
 /// Runs `start`.
 pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let prompt = read_prompt(args.prompt)?;
+    let options = args.options.resolve()?;
     let cwd = match args.cd {
         Some(dir) if dir.is_absolute() => dir,
         Some(dir) => std::env::current_dir()?.join(dir),
@@ -69,6 +73,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             request_id: None,
             isolation: args.worktree.then_some(Isolation::Worktree),
             attempts: args.attempts,
+            effort: options.effort,
+            profile: options.profile,
+            images: options.images,
+            add_dirs: options.add_dirs,
+            output_schema: options.output_schema,
+            review: None,
         },
     )
     .await?;

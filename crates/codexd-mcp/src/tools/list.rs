@@ -36,6 +36,9 @@ pub struct ListArgs {
     /// Only tasks carrying this label (given at codex_start).
     #[serde(default)]
     pub label: Option<String>,
+    /// Only tasks of this kind: "exec" (plain tasks) or "review".
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// Reply of `codex_list`.
@@ -81,6 +84,15 @@ impl CodexServer {
             None => None,
         };
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let kind = match args
+            .kind
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            Some(text) => Some(text.parse().map_err(ToolError::Invalid)?),
+            None => None,
+        };
         let client = self.client().await?;
         let page = client
             .list(ListQuery {
@@ -89,6 +101,7 @@ impl CodexServer {
                 limit: Some(limit),
                 cursor: args.cursor.filter(|c| !c.is_empty()),
                 label: args.label.filter(|l| !l.is_empty()),
+                kind,
                 ..ListQuery::default()
             })
             .await?;

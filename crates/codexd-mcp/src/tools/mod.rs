@@ -11,6 +11,7 @@ mod cancel;
 mod list;
 mod result;
 mod resume;
+mod review;
 mod start;
 mod status;
 mod summary;

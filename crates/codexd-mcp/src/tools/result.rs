@@ -116,6 +116,17 @@ pub struct ResultReply {
     pub total: Option<u64>,
     /// What to do next.
     pub next: String,
+    /// Section `summary` of a review task: `{findings: [{title, body, file, line_start,
+    /// line_end, priority, confidence}], explanation, overall_correctness}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<serde_json::Value>,
+    /// Section `summary` of a task with an output schema: the answer parsed as JSON, when
+    /// it conforms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_json: Option<serde_json::Value>,
+    /// Section `summary` of a task with an output schema: why the answer does not conform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_error: Option<String>,
 }
 
 #[tool_router(router = result_router, vis = "pub(crate)")]
@@ -154,6 +165,12 @@ impl CodexServer {
         match section {
             Section::Summary => {
                 let result = client.result(&id, false).await?;
+                reply.review = result
+                    .review
+                    .as_ref()
+                    .and_then(|r| serde_json::to_value(r).ok());
+                reply.final_json = result.final_json.clone();
+                reply.schema_error = result.schema_error.clone();
                 let summary = summary(&result);
                 let complete = summary.trimmed.is_empty();
                 reply.summary = Some(summary);

@@ -34,6 +34,22 @@ pub struct ResumeArgs {
     /// progress from codex (only error/reconnect notices). 0: no stall limit. Default: the earlier task's.
     #[serde(default)]
     pub stall_timeout_seconds: Option<u64>,
+    /// Reasoning effort (model_reasoning_effort): none, minimal, low, medium, high, xhigh.
+    #[serde(default)]
+    pub effort: Option<String>,
+    /// Codex config profile ($CODEX_HOME/NAME.config.toml).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Absolute paths of images to attach to the prompt (copied when the task starts; not inherited).
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Absolute paths of extra directories Codex may write to.
+    #[serde(default)]
+    pub add_dirs: Vec<String>,
+    /// A JSON Schema for the final answer; codex_result then carries `final_json` (the
+    /// answer parsed) or `schema_error`.
+    #[serde(default)]
+    pub output_schema: Option<serde_json::Value>,
 }
 
 #[tool_router(router = resume_router, vis = "pub(crate)")]
@@ -96,6 +112,11 @@ impl CodexServer {
                 labels: Vec::new(),
                 session_id: codexd_client::session_from_env(),
                 request_id: None,
+                effort: args.effort,
+                profile: args.profile,
+                images: args.images.into_iter().map(Into::into).collect(),
+                add_dirs: args.add_dirs.into_iter().map(Into::into).collect(),
+                output_schema: args.output_schema,
             },
         )
         .await?;

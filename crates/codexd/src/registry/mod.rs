@@ -387,6 +387,9 @@ impl Registry {
             if query.unread && !task.is_unread() {
                 continue;
             }
+            if query.kind.is_some_and(|kind| kind != task.kind) {
+                continue;
+            }
             if tasks.len() == limit {
                 next_cursor = Some(encode_hex(&Self::order_key(&tasks[limit - 1])));
                 break;

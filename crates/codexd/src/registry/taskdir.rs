@@ -76,6 +76,32 @@ pub struct StoredRequest {
     /// Stall limit (`None`: none).
     #[serde(default)]
     pub stall_timeout_ms: Option<u64>,
+    // --- review + run options (issue 13) ---
+    /// `exec` or `review`.
+    #[serde(default)]
+    pub kind: codexd_api::TaskKind,
+    /// Reasoning effort.
+    #[serde(default)]
+    pub effort: Option<String>,
+    /// Codex config profile.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The attached images' copies in the task directory.
+    #[serde(default)]
+    pub images: Vec<PathBuf>,
+    /// Extra writable directories.
+    #[serde(default)]
+    pub add_dirs: Vec<PathBuf>,
+    /// True when `output-schema.json` is in the task directory.
+    #[serde(default)]
+    pub output_schema: bool,
+    /// What a review task reviews.
+    #[serde(default)]
+    pub review: Option<codexd_api::ReviewTarget>,
+    /// Files written into the task directory when it is created (name, contents): the
+    /// copies of the images and the output schema. Not part of `request.json`.
+    #[serde(skip)]
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl StoredRequest {
@@ -100,6 +126,14 @@ impl StoredRequest {
             worktree: None,
             group: None,
             stall_timeout_ms: None,
+            kind: Default::default(),
+            effort: None,
+            profile: None,
+            images: vec![],
+            add_dirs: vec![],
+            output_schema: false,
+            review: None,
+            files: vec![],
         }
     }
 
@@ -139,6 +173,13 @@ impl StoredRequest {
             group: self.group.clone(),
             stall_timeout_ms: self.stall_timeout_ms,
             reconnecting: None,
+            kind: self.kind,
+            effort: self.effort.clone(),
+            profile: self.profile.clone(),
+            images: self.images.clone(),
+            add_dirs: self.add_dirs.clone(),
+            output_schema: self.output_schema,
+            review: self.review.clone(),
         };
         task.enter(codexd_api::TaskState::Queued, self.created_at);
         task
@@ -197,6 +238,9 @@ impl TaskDir {
         let json = serde_json::to_vec_pretty(request).map_err(|e| {
             FileError::new("serialise", &self.file(REQUEST_FILE), io::Error::other(e))
         })?;
+        for (name, contents) in &request.files {
+            replace_file(&self.file(name), contents, false)?;
+        }
         replace_file(&self.file(REQUEST_FILE), &json, false)
     }
 

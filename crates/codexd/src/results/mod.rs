@@ -9,6 +9,8 @@
 pub mod events;
 pub mod gitsnap;
 pub mod outcome;
+pub mod review;
+pub mod schema;
 pub mod testparse;
 
 use crate::results::events::{CodexEvent, ItemKind, ItemPhase, parse_line};
@@ -245,6 +247,9 @@ impl ResultBuilder {
             todo: self.todo,
             trimmed: Vec::new(),
             log_truncated: false,
+            review: None,
+            final_json: None,
+            schema_error: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::registry::records::{ExitRecord, StopReason};
 use crate::registry::taskdir::TaskDir;
 use crate::results::gitsnap;
-use codexd_api::{Task, TaskId, TaskState, Timestamp};
+use codexd_api::{Task, TaskId, TaskKind, TaskState, Timestamp};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
@@ -130,14 +130,19 @@ pub(super) fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, St
 
 /// The `codex exec` arguments for a task.
 ///
-/// Fresh: `exec --json --skip-git-repo-check -C CWD [-s S] [-m M] [-c KV]... -- -`.
-/// Resume: `exec --skip-git-repo-check -C CWD [-s S] resume --json [-m M] [-c KV]... -- THREAD -`:
+/// Fresh: `exec --skip-git-repo-check -C CWD [-s S] [-p P] [--add-dir D]... --json [-m M]
+/// [-c KV]... [--image=F]... [--output-schema F] -- -`.
+/// Resume: the same with `resume` after the `exec` options and `THREAD` before `-`:
 /// `exec resume` has no `-C`/`-s` of its own and defaults to a read-only sandbox, but the
-/// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0). The
-/// prompt is never an argument (every local user can read a command line): `-` makes codex
-/// read it from its stdin, where the runner writes it (both forms checked with 0.169.0).
-pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
+/// options of `exec` placed before `resume` apply to it (checked with codex 0.169.0).
+/// Review: `review` after the `exec` options, then its target flags (`--uncommitted`,
+/// `--base B`, `--commit SHA`, `--title T`); `exec review` has no `-s`, `-i`, `-p` or
+/// `--add-dir`, which go before `review`. The prompt is never an argument (every local
+/// user can read a command line): `-` makes codex read it from its stdin, where the runner
+/// writes it; a review without custom instructions gets no `-`.
+pub fn codex_args(task: &Task, env: &RunEnv, task_dir: &Path) -> Vec<OsString> {
     let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
+    let review = (task.kind == TaskKind::Review).then_some(task.review.as_ref());
     let mut args: Vec<OsString> = vec!["exec".into(), "--skip-git-repo-check".into()];
     args.push("-C".into());
     args.push(task.cwd.clone().into());
@@ -145,7 +150,17 @@ pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
         args.push("-s".into());
         args.push(sandbox.into());
     }
-    if resume_thread.is_some() {
+    if let Some(profile) = &task.profile {
+        args.push("-p".into());
+        args.push(profile.into());
+    }
+    for dir in &task.add_dirs {
+        args.push("--add-dir".into());
+        args.push(dir.clone().into());
+    }
+    if review.is_some() {
+        args.push("review".into());
+    } else if resume_thread.is_some() {
         args.push("resume".into());
     }
     args.push("--json".into());
@@ -153,15 +168,47 @@ pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
         args.push("-m".into());
         args.push(model.into());
     }
+    if let Some(effort) = &task.effort {
+        args.push("-c".into());
+        args.push(format!("model_reasoning_effort=\"{effort}\"").into());
+    }
     for kv in &env.config {
         args.push("-c".into());
         args.push(kv.into());
     }
+    if review.is_none() {
+        for image in &task.images {
+            let mut arg = OsString::from("--image=");
+            arg.push(image);
+            args.push(arg);
+        }
+    }
+    if task.output_schema {
+        args.push("--output-schema".into());
+        args.push(task_dir.join(crate::options::SCHEMA_FILE).into());
+    }
+    if let Some(target) = review.flatten() {
+        if target.uncommitted {
+            args.push("--uncommitted".into());
+        }
+        for (flag, value) in [
+            ("--base", &target.base),
+            ("--commit", &target.commit),
+            ("--title", &target.title),
+        ] {
+            if let Some(value) = value {
+                args.push(flag.into());
+                args.push(value.into());
+            }
+        }
+    }
     args.push("--".into());
-    if let Some(thread) = resume_thread {
+    if let Some(thread) = resume_thread.filter(|_| review.is_none()) {
         args.push(thread.into());
     }
-    args.push("-".into());
+    if review.is_none() || !env.prompt.trim().is_empty() {
+        args.push("-".into());
+    }
     args
 }
 
@@ -171,7 +218,11 @@ pub fn codex_args(task: &Task, env: &RunEnv) -> Vec<OsString> {
 pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv) -> RunSpec {
     RunSpec {
         program: codex.as_os_str().to_owned(),
-        args: codex_args(task, env),
+        args: codex_args(
+            task,
+            env,
+            TaskDir::new(&config.tasks_root(), &task.id).path(),
+        ),
         prompt: env.prompt.clone(),
         redact_patterns: config.redact_patterns.clone(),
         explicit_env: crate::redact::explicit_env(&env.set)

@@ -115,6 +115,30 @@ impl Supervisor {
         };
         let mut result = builder.finish(task, previous, stat);
         result.log_truncated = task.log_truncated;
+        if task.kind == codexd_api::TaskKind::Review {
+            result.review = result
+                .final_message
+                .as_deref()
+                .and_then(results::review::parse);
+        }
+        if task.output_schema {
+            let file = dir.file(crate::options::SCHEMA_FILE);
+            match std::fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(schema) => {
+                    (result.final_json, result.schema_error) =
+                        results::schema::check_answer(&schema, result.final_message.as_deref());
+                }
+                Err(e) => {
+                    result.schema_error = Some(format!(
+                        "cannot read the output schema {}: {e}",
+                        file.display()
+                    ))
+                }
+            }
+        }
         result
     }
 }

@@ -130,3 +130,79 @@ async fn a_queued_record_whose_run_had_started_is_adopted_not_started_again() {
         assert_eq!(state_of(&sup, id).state, TaskState::Interrupted);
     }
 }
+
+/// The argv of a review and of a task with every run option (issue 13).
+#[test]
+fn codex_args_carry_the_review_target_and_the_run_options() {
+    use crate::run::held::RunEnv;
+    use std::path::{Path, PathBuf};
+    let strings = |args: Vec<std::ffi::OsString>| -> Vec<String> {
+        args.into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    let mut request = StoredRequest::for_test("abcd1234", "/w", Timestamp::now());
+    request.kind = codexd_api::TaskKind::Review;
+    request.sandbox = Some("read-only".into());
+    request.review = Some(codexd_api::ReviewTarget {
+        base: Some("main".into()),
+        title: Some("T".into()),
+        ..Default::default()
+    });
+    let env = RunEnv::default();
+    let args = strings(super::codex_args(
+        &request.new_task(),
+        &env,
+        Path::new("/d"),
+    ));
+    assert_eq!(
+        args,
+        [
+            "exec",
+            "--skip-git-repo-check",
+            "-C",
+            "/w",
+            "-s",
+            "read-only",
+            "review",
+            "--json",
+            "--base",
+            "main",
+            "--title",
+            "T",
+            "--"
+        ]
+    );
+    let mut request = StoredRequest::for_test("abcd1234", "/w", Timestamp::now());
+    request.effort = Some("high".into());
+    request.profile = Some("p".into());
+    request.add_dirs = vec![PathBuf::from("/x")];
+    request.images = vec![PathBuf::from("/d/image-1.png")];
+    request.output_schema = true;
+    let args = strings(super::codex_args(
+        &request.new_task(),
+        &env,
+        Path::new("/d"),
+    ));
+    assert_eq!(
+        args,
+        [
+            "exec",
+            "--skip-git-repo-check",
+            "-C",
+            "/w",
+            "-p",
+            "p",
+            "--add-dir",
+            "/x",
+            "--json",
+            "-c",
+            "model_reasoning_effort=\"high\"",
+            "--image=/d/image-1.png",
+            "--output-schema",
+            "/d/output-schema.json",
+            "--",
+            "-"
+        ]
+    );
+}
