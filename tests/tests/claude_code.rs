@@ -329,6 +329,20 @@ fn a_headless_run_ends_with_the_delegated_result_read() {
     );
 }
 
+/// `codexctl start PROMPT` on the mock provider as if from Claude Code session `session`
+/// (`CLAUDE_CODE_SESSION_ID`), or from a plain shell; the task id.
+fn start_in_session(env: &TestEnv, prompt: &str, session: Option<&str>) -> String {
+    let mut cmd = env.codexctl();
+    cmd.args(env.start_args()).arg(prompt);
+    match session {
+        Some(s) => cmd.env("CLAUDE_CODE_SESSION_ID", s),
+        None => cmd.env_remove("CLAUDE_CODE_SESSION_ID"),
+    };
+    let out = output(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn task_seconds(task: &Value) -> f64 {
     let at = |key: &str| {
         task[key]
@@ -351,19 +365,8 @@ fn session_start_and_prompt_hooks_name_unread_tasks_and_stop_has_them_read() {
     let mut env = TestEnv::new(server).expect("test env");
     env.start_daemon(&[]).unwrap();
     let session = "0b9c3c2e-6a4f-4f57-9d3e-2a1c5e7f8a90";
-    let start = |prompt: &str, session: Option<&str>| {
-        let mut cmd = env.codexctl();
-        cmd.args(env.start_args()).arg(prompt);
-        match session {
-            Some(s) => cmd.env("CLAUDE_CODE_SESSION_ID", s),
-            None => cmd.env_remove("CLAUDE_CODE_SESSION_ID"),
-        };
-        let out = output(&mut cmd);
-        assert!(out.status.success(), "{}", stderr(&out));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let mine = start("[mine] a task of the session", Some(session));
-    let other = start("[other] a task from a shell", None);
+    let mine = start_in_session(&env, "[mine] a task of the session", Some(session));
+    let other = start_in_session(&env, "[other] a task from a shell", None);
     assert_eq!(env.wait(&[&mine, &other]).0, 0);
 
     let mine_for_model = mine.clone();
@@ -656,19 +659,8 @@ fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
     let mut env = TestEnv::new(server).expect("test env");
     env.start_daemon(&[]).unwrap();
     let session = "5d0f3c1e-2b7a-4c55-8e61-3f9a0b1c2d3e";
-    let start = |prompt: &str, session: Option<&str>| {
-        let mut cmd = env.codexctl();
-        cmd.args(env.start_args()).arg(prompt);
-        match session {
-            Some(s) => cmd.env("CLAUDE_CODE_SESSION_ID", s),
-            None => cmd.env_remove("CLAUDE_CODE_SESSION_ID"),
-        };
-        let out = output(&mut cmd);
-        assert!(out.status.success(), "{}", stderr(&out));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let mine = start("[mine] a task of the session", Some(session));
-    let other = start("[other] a task from a shell", None);
+    let mine = start_in_session(&env, "[mine] a task of the session", Some(session));
+    let other = start_in_session(&env, "[other] a task from a shell", None);
     assert_eq!(env.wait(&[&mine, &other]).0, 0);
 
     let codex_url = env.server.base_url();

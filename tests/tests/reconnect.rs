@@ -8,24 +8,9 @@ use std::time::Duration;
 
 #[test]
 fn wait_without_autostart_reconnects_to_a_restarted_daemon() {
-    let gate = tempfile::tempdir().unwrap();
-    let gate = gate.path().join("open");
-    let server = MockModelServer::start_blocking(vec![Scenario::new(
-        "[restart]",
-        vec![
-            Step::shell(wait_for_gate(&gate, "through")),
-            Step::message("made it"),
-        ],
-    )])
-    .unwrap();
-    let mut env = TestEnv::new(server).unwrap();
-    env.start_daemon(&[]).unwrap();
+    let (_gate_dir, gate, mut env) = gated_env("[restart]");
     let id = env.start_task("[restart] go", &[]);
-    assert!(eventually(Duration::from_secs(60), || {
-        std::fs::read_to_string(env.task_dir(&id).join("events.jsonl"))
-            .map(|log| log.contains("command_execution"))
-            .unwrap_or(false)
-    }));
+    wait_until_gated(&env, &id);
     // `codexctl` of the env runs with --no-autostart.
     let waiter = env
         .codexctl()
@@ -57,18 +42,7 @@ fn wait_without_autostart_reconnects_to_a_restarted_daemon() {
 /// happened, and the task is still there for the right daemon.
 #[test]
 fn autostart_refuses_other_settings_and_wait_says_why() {
-    let gate = tempfile::tempdir().unwrap();
-    let gate = gate.path().join("open");
-    let server = MockModelServer::start_blocking(vec![Scenario::new(
-        "[settings]",
-        vec![
-            Step::shell(wait_for_gate(&gate, "through")),
-            Step::message("made it"),
-        ],
-    )])
-    .unwrap();
-    let mut env = TestEnv::new(server).unwrap();
-    env.start_daemon(&[]).unwrap();
+    let (_gate_dir, gate, mut env) = gated_env("[settings]");
     let record = env.socket.with_file_name("codexd.sock.json");
     // Written right after the socket is bound, so it may lag the first answer a little.
     assert!(
@@ -79,11 +53,7 @@ fn autostart_refuses_other_settings_and_wait_says_why() {
         serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert_eq!(recorded["state_dir"], env.state_dir.display().to_string());
     let id = env.start_task("[settings] go", &[]);
-    assert!(eventually(Duration::from_secs(60), || {
-        std::fs::read_to_string(env.task_dir(&id).join("events.jsonl"))
-            .map(|log| log.contains("command_execution"))
-            .unwrap_or(false)
-    }));
+    wait_until_gated(&env, &id);
     // A shell that lacks the daemon's settings: its default state dir is elsewhere.
     let other_state = env.root.path().join("other-state");
     let waiter = std::process::Command::new(codexd_tests::daemon::bin("codexctl"))
@@ -129,4 +99,31 @@ fn autostart_refuses_other_settings_and_wait_says_why() {
     let (code, summary) = env.wait(&[&id]);
     assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
     assert!(summary.contains("succeeded"), "{summary}");
+}
+
+/// A started daemon whose model server runs, for prompts starting with `tag`, a command that
+/// waits for the gate file (returned with the temp dir holding it) before the task can end.
+fn gated_env(tag: &str) -> (tempfile::TempDir, std::path::PathBuf, TestEnv) {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("open");
+    let server = MockModelServer::start_blocking(vec![Scenario::new(
+        tag,
+        vec![
+            Step::shell(wait_for_gate(&gate, "through")),
+            Step::message("made it"),
+        ],
+    )])
+    .unwrap();
+    let mut env = TestEnv::new(server).unwrap();
+    env.start_daemon(&[]).unwrap();
+    (dir, gate, env)
+}
+
+/// Waits until task `id` runs its gated command.
+fn wait_until_gated(env: &TestEnv, id: &str) {
+    assert!(eventually(Duration::from_secs(60), || {
+        std::fs::read_to_string(env.task_dir(id).join("events.jsonl"))
+            .map(|log| log.contains("command_execution"))
+            .unwrap_or(false)
+    }));
 }

@@ -91,6 +91,21 @@ pub async fn bases(peer: &Peer<RoleServer>) -> Result<Vec<Base>, ToolError> {
 
 /// Resolves the `cwd` argument of a tool against `bases` (tried in order; the first in which
 /// a relative path exists wins). Fails with a clear sentence when the directory is missing.
+/// Resolves a tool's `cwd` argument for a call from `peer`: an absolute path as it is,
+/// else against the client's roots (asked for only then: a round trip to the client).
+pub async fn resolve_for(
+    arg: Option<&str>,
+    peer: &Peer<RoleServer>,
+) -> Result<Resolved, ToolError> {
+    let absolute = arg.is_some_and(|c| Path::new(c.trim()).is_absolute());
+    let bases = if absolute {
+        Vec::new()
+    } else {
+        bases(peer).await?
+    };
+    resolve(arg, &bases)
+}
+
 pub fn resolve(arg: Option<&str>, bases: &[Base]) -> Result<Resolved, ToolError> {
     let arg = arg.map(str::trim).filter(|a| !a.is_empty());
     let canonical = |path: &Path| -> Result<PathBuf, String> {

@@ -12,7 +12,6 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::path::Path;
 
 /// Arguments of `codex_review`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -114,16 +113,7 @@ impl CodexServer {
     ) -> Result<Json<StartReply>, ToolError> {
         check_config(&args.config)?;
         let target = target_of(&args)?;
-        let absolute = args
-            .cwd
-            .as_deref()
-            .is_some_and(|c| Path::new(c.trim()).is_absolute());
-        let bases = if absolute {
-            Vec::new()
-        } else {
-            cwd::bases(&ctx.peer).await?
-        };
-        let dir = cwd::resolve(args.cwd.as_deref(), &bases)?;
+        let dir = cwd::resolve_for(args.cwd.as_deref(), &ctx.peer).await?;
         let (env, env_remove) = codexd_client::forwarded_env();
         let defaults = codexd_client::config::client_defaults()
             .map_err(|e| ToolError::Invalid(e.to_string()))?;

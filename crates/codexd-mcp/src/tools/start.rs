@@ -11,7 +11,6 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::path::Path;
 
 /// Codex's sandbox modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -139,16 +138,7 @@ impl CodexServer {
     ) -> Result<Json<StartReply>, ToolError> {
         check_prompt(&args.prompt)?;
         check_config(&args.config)?;
-        let absolute = args
-            .cwd
-            .as_deref()
-            .is_some_and(|c| Path::new(c.trim()).is_absolute());
-        let bases = if absolute {
-            Vec::new()
-        } else {
-            cwd::bases(&ctx.peer).await?
-        };
-        let dir = cwd::resolve(args.cwd.as_deref(), &bases)?;
+        let dir = cwd::resolve_for(args.cwd.as_deref(), &ctx.peer).await?;
         let (env, env_remove) = codexd_client::forwarded_env();
         // Tool arguments win over the config file's [client] defaults.
         let defaults = codexd_client::config::client_defaults()
