@@ -294,6 +294,72 @@ fn resume_continues_the_thread_as_a_linked_task() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no task zzzzzzzz"));
 }
 
+/// `resume --fork` (issue 13): `codex exec fork` makes a new thread from the parent's
+/// conversation, as a new linked task; the parent's thread goes on as it was.
+#[test]
+fn resume_fork_branches_the_thread_into_a_new_one() {
+    let mut env = env_with(vec![
+        Scenario::new("[first]", vec![Step::message("first answer")]),
+        Scenario::new("[forked]", vec![Step::message("forked answer")]),
+        Scenario::new("[continued]", vec![Step::message("continued answer")]),
+    ]);
+    env.start_daemon(&[]).unwrap();
+    let first = env.start_task("[first] hello", &[]);
+    assert_eq!(env.wait(&[&first]).0, 0);
+    let parent = env.show(&first);
+    let parent_thread = parent["thread_id"].as_str().unwrap().to_string();
+
+    let out = env.ctl(&[
+        "resume",
+        &first,
+        "--fork",
+        "--json",
+        "[forked] try another way",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fork = reply["task_id"].as_str().unwrap().to_string();
+    let (code, summary) = env.wait(&[&fork]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    let forked = env.show(&fork);
+    assert_eq!(forked["parent"], first.as_str());
+    assert_eq!(forked["forked"], true);
+    assert_eq!(forked["final_message"], "forked answer");
+    let fork_thread = forked["thread_id"]
+        .as_str()
+        .expect("the fork's thread")
+        .to_string();
+    assert_ne!(fork_thread, parent_thread, "a fork is a thread of its own");
+    // The model saw the parent's conversation before the fork's prompt.
+    let request = env
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.tag.as_deref() == Some("[forked]"))
+        .expect("the fork's request");
+    let body = request.body.to_string();
+    assert!(body.contains("[first] hello"), "{body}");
+    assert!(body.contains("first answer"), "{body}");
+
+    // A plain resume of the parent still continues the parent's own thread.
+    let out = env.ctl(&["resume", &first, "--json", "[continued] and on"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resumed = reply["task_id"].as_str().unwrap().to_string();
+    assert_eq!(env.wait(&[&resumed]).0, 0);
+    let resumed = env.show(&resumed);
+    assert_eq!(resumed["forked"], false);
+    assert_eq!(resumed["thread_id"], parent_thread.as_str());
+}
+
 #[test]
 fn five_tasks_with_limit_two_never_run_more_than_two() {
     let mut env = env_with(vec![Scenario::new(

@@ -312,7 +312,8 @@ pub fn task_details(task: &Task, activity: Option<&str>, now: Timestamp, style: 
     );
     field("cwd", task.cwd.display().to_string());
     if let Some(parent) = &task.parent {
-        field("parent", parent.to_string());
+        let how = if task.forked { " (forked)" } else { "" };
+        field("parent", format!("{parent}{how}"));
     }
     if let Some(sandbox) = &task.sandbox {
         field("sandbox", sandbox.clone());

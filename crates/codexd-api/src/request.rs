@@ -109,6 +109,11 @@ pub struct ResumeRequest {
     pub add_dirs: Vec<PathBuf>,
     /// A schema for this turn's final answer (not inherited).
     pub output_schema: Option<serde_json::Value>,
+    // --- fork (issue 13) ---
+    /// Fork the task's thread instead of continuing it (`codex exec fork`): the new task
+    /// gets a thread of its own that starts from the parent's conversation; the parent's
+    /// thread is left as it is.
+    pub fork: bool,
 }
 
 /// Page size of `codexd_list` when `limit` is absent.

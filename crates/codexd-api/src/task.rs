@@ -309,6 +309,11 @@ pub struct Task {
     /// What a review task reviews.
     #[serde(default)]
     pub review: Option<crate::ReviewTarget>,
+    // --- fork (issue 13) ---
+    /// True when the task forked its parent's thread (`codex exec fork`): its `thread_id`
+    /// is a new thread (known once codex starts it), not the parent's.
+    #[serde(default)]
+    pub forked: bool,
 }
 
 /// Codex's reconnect notices (`{"type":"error","message":"Reconnecting... 2/5 ..."}`)

@@ -17,6 +17,10 @@ pub struct Args {
     run: RunFlags,
     #[command(flatten)]
     options: OptionFlags,
+    /// Fork the task's thread instead of continuing it (`codex exec fork`): the new task
+    /// gets a thread of its own that starts from the earlier conversation.
+    #[arg(long)]
+    fork: bool,
 }
 
 /// Runs `resume`.
@@ -45,6 +49,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             images: options.images,
             add_dirs: options.add_dirs,
             output_schema: options.output_schema,
+            fork: args.fork,
         },
     )
     .await?;

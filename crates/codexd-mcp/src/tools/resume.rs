@@ -50,6 +50,10 @@ pub struct ResumeArgs {
     /// answer parsed) or `schema_error`.
     #[serde(default)]
     pub output_schema: Option<serde_json::Value>,
+    /// true: fork the thread instead (`codex exec fork`): a new thread that starts from the
+    /// earlier conversation, leaving the earlier thread as it is.
+    #[serde(default)]
+    pub fork: bool,
 }
 
 #[tool_router(router = resume_router, vis = "pub(crate)")]
@@ -117,6 +121,7 @@ impl CodexServer {
                 images: args.images.into_iter().map(Into::into).collect(),
                 add_dirs: args.add_dirs.into_iter().map(Into::into).collect(),
                 output_schema: args.output_schema,
+                fork: args.fork,
             },
         )
         .await?;

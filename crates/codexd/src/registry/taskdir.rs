@@ -53,6 +53,9 @@ pub struct StoredRequest {
     pub parent: Option<TaskId>,
     /// Thread to resume, for resumed turns.
     pub resume_thread: Option<String>,
+    /// Fork `resume_thread` (`codex exec fork`) instead of continuing it.
+    #[serde(default)]
+    pub fork: bool,
     /// Labels.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -119,6 +122,7 @@ impl StoredRequest {
             timeout_ms: None,
             parent: None,
             resume_thread: None,
+            fork: false,
             labels: vec![],
             session_id: None,
             request_id: None,
@@ -173,6 +177,7 @@ impl StoredRequest {
             group: self.group.clone(),
             stall_timeout_ms: self.stall_timeout_ms,
             reconnecting: None,
+            forked: self.fork,
             kind: self.kind,
             effort: self.effort.clone(),
             profile: self.profile.clone(),

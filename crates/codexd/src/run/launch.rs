@@ -161,7 +161,8 @@ pub fn codex_args(task: &Task, env: &RunEnv, task_dir: &Path) -> Vec<OsString> {
     if review.is_some() {
         args.push("review".into());
     } else if resume_thread.is_some() {
-        args.push("resume".into());
+        // A fork takes the same options and arguments as a resume (codex 0.169.0).
+        args.push(if task.forked { "fork" } else { "resume" }.into());
     }
     args.push("--json".into());
     if let Some(model) = &task.model {
