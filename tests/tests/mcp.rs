@@ -867,6 +867,7 @@ async fn resume_continues_the_thread_by_task_or_thread_id() {
             ],
         ),
         Scenario::new("[mcp-third]", vec![Step::message("third answer")]),
+        Scenario::new("[mcp-fork]", vec![Step::message("fork answer")]),
     ]);
     let shim = Shim::start(&env).await;
     let first = ok(&shim
@@ -914,6 +915,26 @@ async fn resume_continues_the_thread_by_task_or_thread_id() {
     let third_id = third["task_id"].as_str().expect("id").to_string();
     let done = wait_done(&shim, &[&third_id]).await;
     assert_eq!(done["tasks"][0]["answer"], "third answer");
+
+    // `fork: true`: a new thread from this one's conversation (`codex exec fork`).
+    let fork = ok(&shim
+        .call(
+            "codex_resume",
+            json!({ "task_id": third_id, "prompt": "[mcp-fork] another way", "fork": true }),
+        )
+        .await);
+    assert_eq!(fork["parent"], third_id.as_str());
+    let fork_id = fork["task_id"].as_str().expect("id").to_string();
+    let done = wait_done(&shim, &[&fork_id]).await;
+    assert_eq!(state(&done["tasks"][0]), "succeeded", "{done}");
+    assert_eq!(done["tasks"][0]["answer"], "fork answer");
+    let fork_thread = done["tasks"][0]["thread_id"].as_str().expect("thread");
+    assert_ne!(
+        fork_thread,
+        thread.as_str(),
+        "the fork has a thread of its own"
+    );
+    assert_eq!(env.show(&fork_id)["forked"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]
