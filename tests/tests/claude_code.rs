@@ -184,12 +184,7 @@ fn delegating_model(codex_url: String, cwd: String) -> impl Fn(&Request) -> Turn
         if !request.is_conversation() {
             return Turn::text("Delegation");
         }
-        let started = request
-            .tool_results()
-            .into_iter()
-            .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
-            .and_then(|r| r.json())
-            .and_then(|v| v["task_id"].as_str().map(str::to_string));
+        let started = started_task_id(request);
         match request.last_tool_result() {
             None if started.is_none() => Turn::tool(
                 tool("codex_start"),
@@ -327,6 +322,16 @@ fn a_headless_run_ends_with_the_delegated_result_read() {
         seconds >= 29.0,
         "a 30-s task, well past -p's 5 s grace: {seconds}"
     );
+}
+
+/// The task id of the conversation's last successful `codex_start`, if any.
+fn started_task_id(request: &Request) -> Option<String> {
+    request
+        .tool_results()
+        .into_iter()
+        .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
+        .and_then(|r| r.json())
+        .and_then(|v| v["task_id"].as_str().map(str::to_string))
 }
 
 /// `codexctl start PROMPT` on the mock provider as if from Claude Code session `session`
@@ -513,12 +518,7 @@ fn an_interactive_session_is_told_when_its_task_ends_without_user_input() {
         if !request.is_conversation() {
             return Turn::text("Delegation");
         }
-        let started = request
-            .tool_results()
-            .into_iter()
-            .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
-            .and_then(|r| r.json())
-            .and_then(|v| v["task_id"].as_str().map(str::to_string));
+        let started = started_task_id(request);
         let last = request.last_user_text();
         let start_failed = request
             .last_tool_result()
@@ -678,12 +678,7 @@ fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
         if !first_user.contains("Delegate to Codex through the codexd plugin") {
             return Turn::text("Shown as it is.");
         }
-        let started = request
-            .tool_results()
-            .into_iter()
-            .rfind(|r| r.name.ends_with("__codex_start") && !r.is_error)
-            .and_then(|r| r.json())
-            .and_then(|v| v["task_id"].as_str().map(str::to_string));
+        let started = started_task_id(request);
         match (request.last_tool_result(), started) {
             (None, None) => Turn::tool(
                 tool("codex_start"),
