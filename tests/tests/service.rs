@@ -305,7 +305,7 @@ fn socket_activation_serves_the_passed_socket_and_runs_tasks() {
     let args = daemon_args(&env.socket, "codexd");
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let mut daemon = Reaper(Some(spawn_logged(&activate, &args, &log)));
-    let listening = eventually(Duration::from_secs(20), || env.socket.exists());
+    let listening = activation_listening(&log, &env.socket);
     assert!(
         listening,
         "systemd-socket-activate did not create the socket"
@@ -368,7 +368,7 @@ fn socket_activation_serves_the_passed_socket_and_runs_tasks() {
     let args = daemon_args(&second_socket, "codexd");
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let mut second = Reaper(Some(spawn_logged(&activate, &args, &second_log)));
-    assert!(eventually(Duration::from_secs(20), || second_socket.exists()));
+    assert!(activation_listening(&second_log, &second_socket));
     let _poke = std::os::unix::net::UnixStream::connect(&second_socket).unwrap();
     assert!(!second.wait().success());
     let second_said = std::fs::read_to_string(&second_log).unwrap();
@@ -386,6 +386,16 @@ fn socket_activation_serves_the_passed_socket_and_runs_tasks() {
         Some(inode),
         "the socket systemd owns is not unlinked"
     );
+}
+
+/// Waits (at most 20 s) until `systemd-socket-activate`, logging to `log`, listens on
+/// `socket`. The socket file appears at bind(), before listen(): a connection in between
+/// is refused, so the file alone does not say the socket is ready.
+fn activation_listening(log: &Path, socket: &Path) -> bool {
+    let said = format!("Listening on {} as ", socket.display());
+    eventually(Duration::from_secs(20), || {
+        std::fs::read_to_string(log).is_ok_and(|text| text.contains(&said))
+    })
 }
 
 /// Receives one datagram (waiting at most 30 s for it); on failure, panics with the log of
@@ -637,7 +647,7 @@ fn install_serves_the_socket_named_by_codexd_socket_or_the_flag() {
         let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
         let log = env.root.path().join("activated.log");
         let mut daemon = Reaper(Some(spawn_logged(&activate, &args, &log)));
-        assert!(eventually(Duration::from_secs(20), || socket.exists()));
+        assert!(activation_listening(&log, &socket));
         let out = output(
             Command::new(bin("codexctl"))
                 .args(["--no-autostart", "daemon", "status", "--json"])
