@@ -146,6 +146,32 @@ pub struct ListQuery {
     pub kind: Option<crate::TaskKind>,
 }
 
+/// Parameters of `codexd_count`: which tasks to count (every task when all are absent).
+/// The same filters as [`ListQuery`] where they apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CountQuery {
+    /// Only tasks whose cwd is exactly this directory.
+    pub cwd: Option<PathBuf>,
+    /// Only tasks started from this Claude Code session.
+    pub session_id: Option<String>,
+    /// Only tasks carrying this label.
+    pub label: Option<String>,
+    /// Only tasks of this kind (`exec` or `review`).
+    pub kind: Option<crate::TaskKind>,
+}
+
+/// Reply of `codexd_count`: how many of the tasks asked about need attention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    /// Tasks running.
+    pub running: u64,
+    /// Tasks waiting for a run slot.
+    pub queued: u64,
+    /// Tasks that ended and whose result was never read.
+    pub unread: u64,
+}
+
 /// Reply of `codexd_list`: tasks newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskPage {

@@ -32,6 +32,11 @@ pub trait CodexdApi {
     #[method(name = "list")]
     async fn list(&self, query: ListQuery) -> RpcResult<TaskPage>;
 
+    /// How many tasks are running, queued, and ended unread, answered from memory without
+    /// reading the registry (for status lines, which ask often).
+    #[method(name = "count")]
+    async fn count(&self, query: CountQuery) -> RpcResult<TaskCounts>;
+
     /// Cancels a queued or running task; replies when every process of it is gone.
     #[method(name = "cancel")]
     async fn cancel(&self, id: String) -> RpcResult<Task>;

@@ -15,8 +15,9 @@ pub mod wait;
 pub use codexd_api as api;
 
 use codexd_api::{
-    ApiError, CodexdApiClient, ListQuery, LogChunk, LogStream, PruneReply, ResumeRequest,
-    StartRequest, Task, TaskPage, TaskResult, TaskState, VersionInfo, WaitReply, WatchItem,
+    ApiError, CodexdApiClient, CountQuery, ListQuery, LogChunk, LogStream, PruneReply,
+    ResumeRequest, StartRequest, Task, TaskCounts, TaskPage, TaskResult, TaskState, VersionInfo,
+    WaitReply, WatchItem,
 };
 use jsonrpsee::core::client::Subscription;
 use std::collections::BTreeMap;
@@ -264,6 +265,11 @@ impl Client {
     /// Lists tasks, newest first.
     pub async fn list(&self, query: ListQuery) -> Result<TaskPage, ClientError> {
         Ok(self.rpc.list(query).await?)
+    }
+
+    /// Counts the tasks that are running, queued, or ended unread.
+    pub async fn count(&self, query: CountQuery) -> Result<TaskCounts, ClientError> {
+        Ok(self.rpc.count(query).await?)
     }
 
     /// Cancels a task; returns it once it has stopped.

@@ -12,9 +12,9 @@ use crate::run::Supervisor;
 use crate::run::held::RunEnv;
 use codexd_api::rpc::RpcResult;
 use codexd_api::{
-    ApiError, CodexdApiServer, ErrorKind, ListQuery, LogChunk, LogLine, LogStream, PruneReply,
-    ResumeRequest, StartRequest, Task, TaskId, TaskKind, TaskPage, TaskResult, TaskState,
-    Timestamp, VersionInfo, WaitReply, WatchItem,
+    ApiError, CodexdApiServer, CountQuery, ErrorKind, ListQuery, LogChunk, LogLine, LogStream,
+    PruneReply, ResumeRequest, StartRequest, Task, TaskCounts, TaskId, TaskKind, TaskPage,
+    TaskResult, TaskState, Timestamp, VersionInfo, WaitReply, WatchItem,
 };
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -210,6 +210,15 @@ impl Service {
     }
 }
 
+/// Makes a filter's cwd canonical: tasks record canonical paths, so match what the caller
+/// means (a path that does not resolve is kept as given).
+fn canonical_cwd(cwd: &mut Option<PathBuf>) {
+    if let Some(dir) = cwd.as_ref() {
+        *cwd = Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+    }
+}
+
+/// Checks a prompt: not empty, within [`MAX_PROMPT_BYTES`], no NUL.
 fn validate_prompt(prompt: &str) -> Result<(), ApiError> {
     if prompt.trim().is_empty() {
         return Err(invalid("prompt is empty"));
@@ -494,10 +503,7 @@ impl CodexdApiServer for Service {
 
     async fn list(&self, query: ListQuery) -> RpcResult<TaskPage> {
         let mut query = query;
-        if let Some(cwd) = &query.cwd {
-            // Tasks record canonical paths; match what the caller means.
-            query.cwd = Some(std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.clone()));
-        }
+        canonical_cwd(&mut query.cwd);
         let page = self.supervisor.registry().list(&query).map_err(|e| {
             if e.is_bad_input() {
                 invalid(e.to_string())
@@ -509,6 +515,12 @@ impl CodexdApiServer for Service {
             tasks: self.supervisor.with_positions(page.tasks).await,
             next_cursor: page.next_cursor,
         })
+    }
+
+    async fn count(&self, query: CountQuery) -> RpcResult<TaskCounts> {
+        let mut query = query;
+        canonical_cwd(&mut query.cwd);
+        Ok(self.supervisor.registry().count(&query))
     }
 
     async fn cancel(&self, id: String) -> RpcResult<Task> {

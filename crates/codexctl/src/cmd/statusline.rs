@@ -8,7 +8,7 @@
 
 use crate::{CmdResult, Ctx, out};
 use codexd_client::Client;
-use codexd_client::api::{ListQuery, MAX_PAGE_LIMIT, TaskPage, TaskState};
+use codexd_client::api::CountQuery;
 use serde::Deserialize;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -126,58 +126,26 @@ pub fn scope(args: Args, input: &StatusInput) -> Scope {
 }
 
 /// The counts for `scope`; `None` when the daemon does not answer (never started here).
+/// One `codexd_count` call, answered from the daemon's memory.
 async fn count(ctx: &Ctx, scope: &Scope) -> Option<Counts> {
     let client = Client::connect(&ctx.connect.socket).await.ok()?;
-    let base = match scope {
-        Scope::Session(id) => ListQuery {
+    let query = match scope {
+        Scope::Session(id) => CountQuery {
             session_id: Some(id.clone()),
-            ..ListQuery::default()
+            ..CountQuery::default()
         },
-        Scope::Project(dir) => ListQuery {
+        Scope::Project(dir) => CountQuery {
             cwd: Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone())),
-            ..ListQuery::default()
+            ..CountQuery::default()
         },
     };
-    let live = page(
-        &client,
-        ListQuery {
-            states: vec![TaskState::Running, TaskState::Queued],
-            ..base.clone()
-        },
-    )
-    .await?;
-    let unread = page(
-        &client,
-        ListQuery {
-            unread: true,
-            ..base
-        },
-    )
-    .await?;
+    let counts = client.count(query).await.ok()?;
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Some(Counts {
-        running: live
-            .tasks
-            .iter()
-            .filter(|t| t.state == TaskState::Running)
-            .count(),
-        queued: live
-            .tasks
-            .iter()
-            .filter(|t| t.state == TaskState::Queued)
-            .count(),
-        unread: unread.tasks.len(),
+        running: size(counts.running),
+        queued: size(counts.queued),
+        unread: size(counts.unread),
     })
-}
-
-/// One page of the largest size (more than a status line can show anyway).
-async fn page(client: &Client, query: ListQuery) -> Option<TaskPage> {
-    client
-        .list(ListQuery {
-            limit: Some(MAX_PAGE_LIMIT),
-            ..query
-        })
-        .await
-        .ok()
 }
 
 /// `codex ▶R ⏸Q ✓U unread`, with only the non-zero parts; empty when all are zero.

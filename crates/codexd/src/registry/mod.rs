@@ -10,10 +10,12 @@
 //! sled 0.34's `flush_async` is never used: it can deadlock under concurrent writers
 //! (spacejam/sled#1308).
 
+pub mod attention;
 pub mod records;
 pub mod taskdir;
 
-use codexd_api::{ListQuery, Task, TaskId, TaskPage};
+use attention::Attention;
+use codexd_api::{CountQuery, ListQuery, Task, TaskCounts, TaskId, TaskPage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -76,6 +78,8 @@ pub struct Registry {
     /// Client idempotency keys (`request_id`) → task id, as long as the task exists.
     by_request_id: sled::Tree,
     flusher: Arc<Flusher>,
+    /// The tasks queued, running or ended unread, in memory (see [`attention`]).
+    attention: Arc<Attention>,
 }
 
 use codexd_api::{DEFAULT_PAGE_LIMIT as DEFAULT_PAGE, MAX_PAGE_LIMIT as MAX_PAGE};
@@ -185,13 +189,33 @@ impl Registry {
             .map_err(sled_err("drop the old results tree"))?;
         let flusher = Flusher::start(db)
             .map_err(|e| sled_err("start the flusher thread")(sled::Error::Io(e)))?;
-        Ok(Registry {
+        let registry = Registry {
             path: path.to_path_buf(),
             tasks,
             by_created,
             by_request_id,
             flusher: Arc::new(flusher),
-        })
+            attention: Arc::default(),
+        };
+        registry.index_attention();
+        Ok(registry)
+    }
+
+    /// Fills the attention index from the stored records. A record that does not decode is
+    /// left out here: the start-up check ([`Registry::check`]) reports it.
+    fn index_attention(&self) {
+        let mut index = self.attention.lock();
+        for (key, bytes) in self.tasks.iter().flatten() {
+            if let Ok(task) = self.decode(&key, &bytes) {
+                index.update(&task);
+            }
+        }
+    }
+
+    /// How many of the tasks `query` selects are running, queued, and ended unread; from
+    /// memory, whatever the size of the registry.
+    pub fn count(&self, query: &CountQuery) -> TaskCounts {
+        self.attention.count(query)
     }
 
     fn err(&self, op: &'static str) -> impl FnOnce(sled::Error) -> RegistryError + '_ {
@@ -218,9 +242,13 @@ impl Registry {
 
     /// Removes a task's record and index entry, and flushes.
     pub async fn remove(&self, task: &Task) -> Result<(), RegistryError> {
-        self.tasks
-            .remove(task.id.as_str())
-            .map_err(self.err("remove"))?;
+        {
+            let mut attention = self.attention.lock();
+            self.tasks
+                .remove(task.id.as_str())
+                .map_err(self.err("remove"))?;
+            attention.remove(&task.id);
+        }
         self.by_created
             .remove(Self::order_key(task))
             .map_err(self.err("remove index"))?;
@@ -249,9 +277,12 @@ impl Registry {
             key: task.id.to_string(),
             source,
         })?;
+        let mut attention = self.attention.lock();
         self.tasks
             .insert(task.id.as_str(), bytes)
             .map_err(self.err("insert"))?;
+        attention.update(task);
+        drop(attention);
         self.by_created
             .insert(Self::order_key(task), task.id.as_str())
             .map_err(self.err("index"))?;
@@ -546,5 +577,42 @@ mod tests {
         let reg = Registry::open(&path).unwrap();
         assert!(reg.contains(&TaskId::from_stored("abc00001")).unwrap());
         assert_eq!(reg.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn counts_come_back_after_reopen_and_follow_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut ended = task("abc00002", 2, "/w");
+        ended.enter(TaskState::Succeeded, Timestamp::now());
+        {
+            let reg = Registry::open(&path).unwrap();
+            reg.save(&task("abc00001", 1, "/w")).await.unwrap();
+            reg.save(&ended).await.unwrap();
+            let mut read = task("abc00003", 3, "/w");
+            read.enter(TaskState::Failed, Timestamp::now());
+            read.result_read_at = Some(Timestamp::now());
+            reg.save(&read).await.unwrap();
+        }
+        let reg = Registry::open(&path).unwrap();
+        let here = CountQuery {
+            cwd: Some("/w".into()),
+            ..CountQuery::default()
+        };
+        assert_eq!(
+            reg.count(&here),
+            TaskCounts {
+                running: 0,
+                queued: 1,
+                unread: 1
+            }
+        );
+        let elsewhere = CountQuery {
+            cwd: Some("/elsewhere".into()),
+            ..CountQuery::default()
+        };
+        assert_eq!(reg.count(&elsewhere), TaskCounts::default());
+        reg.remove(&ended).await.unwrap();
+        assert_eq!(reg.count(&here).unread, 0);
     }
 }
