@@ -3,14 +3,14 @@
 //!
 //! [`claude_bin`] installs `@anthropic-ai/claude-code@2.1.197` with npm once per target dir
 //! (`target/claude-code/2.1.197`, into a temporary sibling renamed into place, under a lock,
-//! like [`codex_cli`](crate::codex_cli)) and returns `node_modules/.bin/claude`. Set
+//! see [`npm`](crate::npm)) and returns `node_modules/.bin/claude`. Set
 //! `CODEXD_TEST_CLAUDE_BIN` to a claude binary to skip the install.
 //!
 //! [`ClaudeHome`] is a throw-away `HOME` pre-seeded so that no dialog shows (onboarding done,
 //! the dummy API key approved, the project trusted) and [`ClaudeHome::command`] a `claude`
 //! command with the environment that keeps it offline (see `shared/claude-code.md`).
 
-use anyhow::{Context as _, bail};
+use crate::npm::PinnedPackage;
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,105 +48,24 @@ pub fn plugin_dir() -> PathBuf {
     repo_root().join("claude-plugin")
 }
 
-fn install_root() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => workspace.join(dir),
-        _ => workspace.join("target"),
-    };
-    target.join("claude-code")
+/// The pinned package: `@anthropic-ai/claude-code` in `TARGET/claude-code/`.
+const PACKAGE: PinnedPackage = PinnedPackage {
+    name: "@anthropic-ai/claude-code",
+    version: CLAUDE_VERSION,
+    dir: "claude-code",
+    bin_env: CLAUDE_BIN_ENV,
+    binary_in: bin_in,
+    version_env: &[("DISABLE_AUTOUPDATER", "1")],
+};
+
+/// `node_modules/.bin/claude` inside an npm `--prefix` directory.
+fn bin_in(prefix: &Path) -> anyhow::Result<PathBuf> {
+    Ok(prefix.join("node_modules/.bin/claude"))
 }
 
-fn bin_in(prefix: &Path) -> PathBuf {
-    prefix.join("node_modules/.bin/claude")
-}
-
-fn version_of(bin: &Path) -> anyhow::Result<String> {
-    let out = Command::new(bin)
-        .arg("--version")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", bin.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} --version failed ({}): {}",
-            bin.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
+/// [`PACKAGE`]'s binary, installed if needed.
 fn locate_or_install() -> anyhow::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(CLAUDE_BIN_ENV).filter(|v| !v.is_empty()) {
-        let bin = PathBuf::from(bin);
-        if !bin.is_file() {
-            bail!("{CLAUDE_BIN_ENV}={} is not a file", bin.display());
-        }
-        return Ok(bin);
-    }
-    let root = install_root();
-    let dest = root.join(CLAUDE_VERSION);
-    let bin = bin_in(&dest);
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    let lock_path = root.join(format!("{CLAUDE_VERSION}.lock"));
-    let lock = fs::File::create(&lock_path)
-        .with_context(|| format!("cannot create {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    if dest.exists() {
-        fs::remove_dir_all(&dest)?;
-    }
-    let tmp = root.join(format!(".tmp-{CLAUDE_VERSION}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp)?;
-    let package = format!("@anthropic-ai/claude-code@{CLAUDE_VERSION}");
-    eprintln!(
-        "codexd-tests: installing {package} into {} ...",
-        dest.display()
-    );
-    let out = Command::new("npm")
-        .arg("install")
-        .arg("--prefix")
-        .arg(&tmp)
-        .args(["--no-audit", "--no-fund", "--loglevel=error"])
-        .arg(&package)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run npm (install Node.js and npm, or set CODEXD_TEST_CLAUDE_BIN)")?;
-    if !out.status.success() {
-        let _ = fs::remove_dir_all(&tmp);
-        bail!(
-            "npm install {package} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let version = version_of(&bin_in(&tmp));
-    match version {
-        Ok(v) if v.contains(CLAUDE_VERSION) => {}
-        Ok(v) => {
-            let _ = fs::remove_dir_all(&tmp);
-            bail!("npm installed claude reporting {v:?}, expected {CLAUDE_VERSION}");
-        }
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    }
-    fs::rename(&tmp, &dest)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
-    drop(lock);
-    Ok(bin)
+    PACKAGE.locate_or_install()
 }
 
 /// A throw-away `HOME` for Claude Code, pre-seeded (no dialogs, `permissions.allow`).

@@ -27,12 +27,12 @@
 //! "Connection failed: error sending request" (exit 1).
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
+
+use crate::npm::PinnedPackage;
 
 /// The pinned Codex CLI version (npm package `@openai/codex`).
 pub const CODEX_VERSION: &str = "0.169.0";
@@ -47,12 +47,9 @@ pub const CODEX_BIN_ENV: &str = "CODEXD_TEST_CODEX_BIN";
 /// Returns the path of the native codex binary, version [`CODEX_VERSION`].
 ///
 /// If `CODEXD_TEST_CODEX_BIN` is set, that path is returned (it must exist). Otherwise the
-/// npm package is installed into `TARGET/codex-cli/0.169.0` unless it is already there, where
-/// `TARGET` is `CARGO_TARGET_DIR` if set, else the workspace's `target` directory. The install
-/// goes to a temporary sibling directory that is renamed into place only once complete, under
-/// an exclusive lock on `TARGET/codex-cli/0.169.0.lock`, so concurrent test binaries and
-/// threads never see or use a half-finished install. The result (or error) is cached for the
-/// process.
+/// npm package is installed into `TARGET/codex-cli/0.169.0` unless it is already there (see
+/// [`crate::npm`]: a temporary sibling renamed into place, under a lock). The result (or
+/// error) is cached for the process.
 pub fn codex_bin() -> anyhow::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| locate_or_install().map_err(|err| format!("{err:#}")))
@@ -132,17 +129,6 @@ pub fn mock_provider_args(base_url: &str) -> Vec<String> {
     args
 }
 
-/// Where the pinned version is (to be) installed: `TARGET/codex-cli/VERSION`.
-fn install_root() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        // A relative CARGO_TARGET_DIR is taken relative to the workspace root.
-        Some(dir) if !dir.is_empty() => workspace.join(dir),
-        _ => workspace.join("target"),
-    };
-    target.join("codex-cli")
-}
-
 /// The npm platform package and target triple of the native binary for this machine.
 fn platform() -> anyhow::Result<(&'static str, &'static str)> {
     Ok(match (std::env::consts::OS, std::env::consts::ARCH) {
@@ -165,138 +151,17 @@ fn binary_in(prefix: &Path) -> anyhow::Result<PathBuf> {
         .join("bin/codex"))
 }
 
+/// The pinned package: `@openai/codex` in `TARGET/codex-cli/`.
+const PACKAGE: PinnedPackage = PinnedPackage {
+    name: "@openai/codex",
+    version: CODEX_VERSION,
+    dir: "codex-cli",
+    bin_env: CODEX_BIN_ENV,
+    binary_in,
+    version_env: &[],
+};
+
+/// [`PACKAGE`]'s binary, installed if needed.
 fn locate_or_install() -> anyhow::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(CODEX_BIN_ENV).filter(|v| !v.is_empty()) {
-        let bin = PathBuf::from(bin);
-        if !bin.is_file() {
-            bail!("{CODEX_BIN_ENV}={} is not a file", bin.display());
-        }
-        return Ok(bin);
-    }
-
-    let root = install_root();
-    let dest = root.join(CODEX_VERSION);
-    let bin = binary_in(&dest)?;
-    if bin.is_file() {
-        // Complete installs only ever appear by rename, so no lock is needed to use one.
-        return Ok(bin);
-    }
-
-    fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    let lock_path = root.join(format!("{CODEX_VERSION}.lock"));
-    let lock = fs::File::create(&lock_path)
-        .with_context(|| format!("cannot create lock file {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    // Another process may have finished the install while we waited for the lock.
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    install(&root, &dest)?;
-    if !bin.is_file() {
-        bail!(
-            "npm installed @openai/codex@{CODEX_VERSION} into {} but the native binary {} is \
-             missing (was the optional platform package skipped, e.g. by --omit=optional?)",
-            dest.display(),
-            bin.display()
-        );
-    }
-    drop(lock);
-    Ok(bin)
-}
-
-/// Installs the package into a fresh temporary directory under `root` and renames it to
-/// `dest`. The caller holds the install lock.
-fn install(root: &Path, dest: &Path) -> anyhow::Result<()> {
-    // Leftovers of installs that died half-way (we hold the lock: none is running).
-    let tmp_prefix = format!(".tmp-{CODEX_VERSION}-");
-    if let Ok(entries) = fs::read_dir(root) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&tmp_prefix) {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    // A directory without the binary (e.g. copied partially by hand) is not an install.
-    if dest.exists() {
-        fs::remove_dir_all(dest)
-            .with_context(|| format!("cannot remove incomplete install {}", dest.display()))?;
-    }
-
-    let tmp = root.join(format!("{tmp_prefix}{}", std::process::id()));
-    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let package = format!("@openai/codex@{CODEX_VERSION}");
-    eprintln!(
-        "codexd-tests: installing {package} into {} ...",
-        dest.display()
-    );
-    let output = Command::new("npm")
-        .arg("install")
-        .arg("--prefix")
-        .arg(&tmp)
-        .args(["--no-audit", "--no-fund", "--loglevel=error"])
-        .arg(&package)
-        .stdin(Stdio::null())
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            let _ = fs::remove_dir_all(&tmp);
-            bail!(
-                "npm not found on PATH: it is needed to install {package} for the e2e tests \
-                 (install Node.js and npm, e.g. `apt-get install npm`), or set {CODEX_BIN_ENV} \
-                 to a codex {CODEX_VERSION} binary"
-            );
-        }
-        Err(err) => {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(err).context("cannot run npm");
-        }
-    };
-    if !output.status.success() {
-        let _ = fs::remove_dir_all(&tmp);
-        bail!(
-            "`npm install --prefix {} {package}` failed ({}):\n{}{}",
-            tmp.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    // Check the binary runs and is the pinned version before publishing the install.
-    let tmp_bin = binary_in(&tmp)?;
-    let version = Command::new(&tmp_bin)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", tmp_bin.display()));
-    let version = match version {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        Ok(out) => {
-            let _ = fs::remove_dir_all(&tmp);
-            bail!(
-                "{} --version failed ({}): {}",
-                tmp_bin.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Err(err) => {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(err);
-        }
-    };
-    if !version.contains(CODEX_VERSION) {
-        let _ = fs::remove_dir_all(&tmp);
-        bail!(
-            "npm installed codex reporting {:?}, expected version {CODEX_VERSION}",
-            version.trim()
-        );
-    }
-
-    fs::rename(&tmp, dest)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
-    eprintln!("codexd-tests: installed {}", version.trim());
-    Ok(())
+    PACKAGE.locate_or_install()
 }

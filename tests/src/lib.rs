@@ -7,3 +7,4 @@ pub mod codex_cli;
 pub mod daemon;
 pub mod model_server;
 pub mod mount;
+pub mod npm;
