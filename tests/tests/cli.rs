@@ -188,6 +188,11 @@ fn every_printing_command_exits_quietly_into_a_closed_pipe() {
         vec!["--help"],
         vec!["list", "--help"],
         vec!["--version"],
+        vec!["doctor"],
+        vec!["doctor", "--json"],
+        // Every task is under `/`: the segment has something to print.
+        vec!["statusline", "--project", "/"],
+        vec!["daemon", "install", "--dry-run"],
         vec!["cancel", &held],
     ];
     for args in &cases {

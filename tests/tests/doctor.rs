@@ -6,7 +6,7 @@ use codexd_tests::codex_cli::codex_bin;
 use codexd_tests::daemon::{TestEnv, eventually, output};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::Value;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -207,6 +207,31 @@ fn the_status_line_follows_a_sessions_task_and_is_quiet_without_a_daemon() {
         String::from_utf8_lossy(&statusline(&env, input).stdout).trim(),
         "codex ✓1 unread"
     );
+    // A stdin that is never closed (a status-line script that pipes nothing) does not hold
+    // the line up: the flags name the scope, and the input is given up on.
+    let mut held = env
+        .codexctl()
+        .args(["statusline", "--session", "sl-session-1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("statusline");
+    let _open_stdin = held.stdin.take();
+    assert!(
+        eventually(Duration::from_secs(10), || matches!(
+            held.try_wait(),
+            Ok(Some(_))
+        )),
+        "statusline returned although its stdin stayed open"
+    );
+    let mut line = String::new();
+    held.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "codex ✓1 unread");
     assert!(env.ctl(&["result", &id]).status.success());
     assert!(
         statusline(&env, input).stdout.is_empty(),

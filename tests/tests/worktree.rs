@@ -119,6 +119,33 @@ fn a_worktree_task_leaves_the_users_tree_index_and_stash_alone_until_apply() {
         "the task runs in the same subdirectory of its worktree"
     );
     assert!(task["group"].is_null());
+    // "This project's tasks" find it where it was started (the repository and its `sub/`),
+    // not only by the worktree it runs in: `list --cwd`, and the count the status line and
+    // the hooks use.
+    for dir in [work.clone(), work.join("sub")] {
+        let page = ok_json(&env, &["list", "--cwd", &dir.to_string_lossy(), "--json"]);
+        let ids: Vec<&str> = page["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["id"].as_str())
+            .collect();
+        assert_eq!(ids, [id.as_str()], "list --cwd {}", dir.display());
+    }
+    let elsewhere = ok_json(
+        &env,
+        &["list", "--cwd", &env.state_dir.to_string_lossy(), "--json"],
+    );
+    assert_eq!(
+        elsewhere["tasks"].as_array().unwrap().len(),
+        0,
+        "{elsewhere}"
+    );
+    let line = ok(&env, &["statusline", "--project", &work.to_string_lossy()]);
+    assert!(
+        line.contains("1 unread"),
+        "the unread worktree task is counted: {line}"
+    );
     // Codex saw the user's uncommitted changes (all three kinds) in its worktree.
     let seen = String::from_utf8_lossy(&env.ctl(&["logs", &id]).stdout).into_owned();
     for text in ["untracked by the user", "user line", "staged line"] {

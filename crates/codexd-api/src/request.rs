@@ -127,7 +127,8 @@ pub const MAX_PAGE_LIMIT: u32 = 1000;
 pub struct ListQuery {
     /// Only tasks in one of these states (all states when empty).
     pub states: Vec<TaskState>,
-    /// Only tasks whose cwd is exactly this directory.
+    /// Only tasks started in this directory or below it (a worktree task counts where it
+    /// was started from, in the user's repository: `Task::origin_cwd`).
     pub cwd: Option<PathBuf>,
     /// Only tasks of this Codex thread.
     pub thread_id: Option<String>,
@@ -151,7 +152,8 @@ pub struct ListQuery {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CountQuery {
-    /// Only tasks whose cwd is exactly this directory.
+    /// Only tasks started in this directory or below it (a worktree task counts where it
+    /// was started from, in the user's repository: `Task::origin_cwd`).
     pub cwd: Option<PathBuf>,
     /// Only tasks started from this Claude Code session.
     pub session_id: Option<String>,

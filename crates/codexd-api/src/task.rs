@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A task id: lowercase Crockford base32, short enough to type. Clients may use any
@@ -350,6 +350,25 @@ impl Task {
     pub fn duration(&self, now: Timestamp) -> Option<Duration> {
         let start = self.started_at?;
         Some(start.until(self.finished_at.unwrap_or(now)))
+    }
+
+    /// The directory the task was started from: its cwd, or for a task in an isolated
+    /// worktree the same directory in the user's repository (the worktree is the user's
+    /// repository elsewhere, so "this project's tasks" must find it by where it came from).
+    pub fn origin_cwd(&self) -> PathBuf {
+        match &self.worktree {
+            Some(worktree) => match self.cwd.strip_prefix(&worktree.path) {
+                Ok(inside) => worktree.repo.join(inside),
+                Err(_) => worktree.repo.clone(),
+            },
+            None => self.cwd.clone(),
+        }
+    }
+
+    /// True when the task was started in `dir` or below it (by [`Task::origin_cwd`],
+    /// compared component by component): what a `cwd` filter selects.
+    pub fn started_within(&self, dir: &Path) -> bool {
+        self.origin_cwd().starts_with(dir)
     }
 
     /// True when the task has ended and its result was never read.

@@ -5,7 +5,7 @@
 //! step) and nothing it does not (pids, transitions, env names). Long text is cut here, with
 //! a marker, so no single reply grows past a few thousand tokens.
 
-use codexd_client::api::{Task, TaskState, Timestamp};
+use codexd_client::api::{Task, TaskKind, TaskState, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +99,12 @@ pub struct TaskView {
     /// What codex is doing now (running tasks only, when known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<String>,
+    /// "review" for a review task (absent for a plain task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// True when the task ended and its result was never read (codex_result reads it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unread: bool,
 }
 
 impl TaskView {
@@ -121,6 +127,8 @@ impl TaskView {
                 .as_deref()
                 .map(|m| excerpt(m, EXCERPT_CHARS)),
             activity: None,
+            kind: (task.kind != TaskKind::Exec).then(|| task.kind.to_string()),
+            unread: task.is_unread(),
         }
     }
 

@@ -1,8 +1,5 @@
 //! `codexctl daemon status|stop|install|uninstall`.
 
-// `install.rs` still prints with `println!` (its owner is changing it in parallel); a closed
-// stdout there is caught by the panic hook in `main` (a quiet exit 0).
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 mod install;
 
 pub use install::service_files;

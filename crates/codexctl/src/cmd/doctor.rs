@@ -343,17 +343,20 @@ fn claude_check() -> Check {
     let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
         return Check::not_ok("claude code", Status::Warn, "HOME is not set", "set HOME");
     };
-    let config_dir = std::env::var_os("CLAUDE_CONFIG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".claude"));
-    let plugins = std::fs::read_to_string(config_dir.join("plugins/installed_plugins.json"))
-        .unwrap_or_default();
-    if plugins.contains("\"codexd@") {
+    let files = ClaudeFiles::new(
+        &home,
+        std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from),
+    );
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    if read(&files.installed_plugins).contains("\"codexd@") {
         return Check::ok("claude code", "the codexd plugin is installed");
     }
-    let settings = std::fs::read_to_string(home.join(".claude.json")).unwrap_or_default();
-    let project = std::fs::read_to_string(".mcp.json").unwrap_or_default();
-    if settings.contains("codexd-mcp") || project.contains("codexd-mcp") {
+    let registered = files
+        .user_configs
+        .iter()
+        .chain([&PathBuf::from(".mcp.json")])
+        .any(|path| read(path).contains("codexd-mcp"));
+    if registered {
         return Check::ok("claude code", "the codexd-mcp server is registered");
     }
     Check::not_ok(
@@ -363,6 +366,33 @@ fn claude_check() -> Check {
         "in Claude Code: /plugin marketplace add <this repository> then /plugin install \
          codexd@codexd (or: claude mcp add --scope user codex -- codexd-mcp)",
     )
+}
+
+/// Where Claude Code keeps what the check reads.
+#[derive(Debug, PartialEq, Eq)]
+struct ClaudeFiles {
+    /// The installed plugins (`<config dir>/plugins/installed_plugins.json`).
+    installed_plugins: PathBuf,
+    /// The user's MCP servers (`claude mcp add --scope user`): `~/.claude.json`, and
+    /// `$CLAUDE_CONFIG_DIR/.claude.json` first when that is set (where Claude Code keeps it
+    /// then; the home one is still read, as older versions kept it there).
+    user_configs: Vec<PathBuf>,
+}
+
+impl ClaudeFiles {
+    /// The files for a user whose home is `home`, with `CLAUDE_CONFIG_DIR` if set.
+    fn new(home: &Path, config_dir: Option<PathBuf>) -> Self {
+        match config_dir {
+            Some(dir) => ClaudeFiles {
+                installed_plugins: dir.join("plugins/installed_plugins.json"),
+                user_configs: vec![dir.join(".claude.json"), home.join(".claude.json")],
+            },
+            None => ClaudeFiles {
+                installed_plugins: home.join(".claude/plugins/installed_plugins.json"),
+                user_configs: vec![home.join(".claude.json")],
+            },
+        }
+    }
 }
 
 /// The last non-empty line of `text`, trimmed (codex's own words for what went wrong).
@@ -378,6 +408,25 @@ fn last_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claude_files_follow_claude_config_dir() {
+        let home = Path::new("/home/u");
+        assert_eq!(
+            ClaudeFiles::new(home, None),
+            ClaudeFiles {
+                installed_plugins: "/home/u/.claude/plugins/installed_plugins.json".into(),
+                user_configs: vec!["/home/u/.claude.json".into()],
+            }
+        );
+        assert_eq!(
+            ClaudeFiles::new(home, Some("/cfg".into())),
+            ClaudeFiles {
+                installed_plugins: "/cfg/plugins/installed_plugins.json".into(),
+                user_configs: vec!["/cfg/.claude.json".into(), "/home/u/.claude.json".into()],
+            }
+        );
+    }
 
     #[test]
     fn rendering_puts_the_fix_under_what_is_not_ok() {

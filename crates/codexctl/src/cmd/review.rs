@@ -71,6 +71,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
             prompt,
             cwd,
             timeout_ms: args.run.timeout_ms(),
+            stall_timeout_ms: args.run.stall_timeout_ms(),
             model: args.run.model.or(defaults.model),
             config: args.run.config,
             labels: args.run.labels,

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// Longest the daemon may take to answer before the segment is left empty.
 const DAEMON_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long to wait for Claude Code's JSON on stdin (it writes it at once and closes).
+const INPUT_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Arguments of `statusline`.
 #[derive(Debug, clap::Args)]
@@ -72,7 +74,7 @@ pub struct Counts {
 
 /// Runs `statusline`: prints the segment (or nothing) and always exits 0.
 pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
-    let input = read_input();
+    let input = read_input().await;
     let scope = scope(args, &input);
     let counts = tokio::time::timeout(DAEMON_TIMEOUT, count(ctx, &scope))
         .await
@@ -85,22 +87,26 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
 }
 
 /// Claude Code's status-line JSON, when stdin is a pipe holding it; empty otherwise.
-fn read_input() -> StatusInput {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
+/// Read on a thread of its own within [`INPUT_TIMEOUT`], so a stdin that is never closed
+/// (a script that forgot to pipe anything) cannot hold the status line up.
+async fn read_input() -> StatusInput {
+    if std::io::stdin().is_terminal() {
         return StatusInput::default();
     }
-    let mut text = String::new();
-    // Bounded: the JSON is small, and a huge stdin must not hold the status line up.
-    if stdin
-        .lock()
-        .take(1 << 20)
-        .read_to_string(&mut text)
-        .is_err()
-    {
-        return StatusInput::default();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        // Bounded: the JSON is small, and a huge stdin must not hold the status line up.
+        let read = std::io::stdin()
+            .lock()
+            .take(1 << 20)
+            .read_to_string(&mut text);
+        let _ = tx.send(read.ok().map(|_| text));
+    });
+    match tokio::time::timeout(INPUT_TIMEOUT, rx).await {
+        Ok(Ok(Some(text))) => serde_json::from_str(&text).unwrap_or_default(),
+        _ => StatusInput::default(),
     }
-    serde_json::from_str(&text).unwrap_or_default()
 }
 
 /// Whose tasks to count: flags first, then the session, then the project.

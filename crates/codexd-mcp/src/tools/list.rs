@@ -22,8 +22,9 @@ pub struct ListArgs {
     /// Only tasks in these states (default: all).
     #[serde(default)]
     pub states: Vec<StateName>,
-    /// Only tasks run in this directory: absolute, or relative to the project root
-    /// ("." is the project root). Default: every directory.
+    /// Only tasks started in this directory or below it (a worktree task counts where it
+    /// was started from): absolute, or relative to the project root ("." is the project
+    /// root). Default: every directory.
     #[serde(default)]
     pub cwd: Option<String>,
     /// Page size, 1 to 100 (default 20).
@@ -39,6 +40,13 @@ pub struct ListArgs {
     /// Only tasks of this kind: "exec" (plain tasks) or "review".
     #[serde(default)]
     pub kind: Option<String>,
+    /// Only tasks that ended and whose result was never read (codex_result reads it).
+    #[serde(default)]
+    pub unread: bool,
+    /// Only tasks started from this Claude Code session (the session this server runs in,
+    /// by CLAUDE_CODE_SESSION_ID). An error outside a Claude Code session.
+    #[serde(default)]
+    pub this_session: bool,
 }
 
 /// Reply of `codex_list`.
@@ -93,6 +101,17 @@ impl CodexServer {
             Some(text) => Some(text.parse().map_err(ToolError::Invalid)?),
             None => None,
         };
+        let session_id = if args.this_session {
+            Some(codexd_client::session_from_env().ok_or_else(|| {
+                ToolError::Invalid(
+                    "this_session: CLAUDE_CODE_SESSION_ID is not set (this server was not \
+                     started by a Claude Code session)"
+                        .into(),
+                )
+            })?)
+        } else {
+            None
+        };
         let client = self.client().await?;
         let page = client
             .list(ListQuery {
@@ -102,6 +121,8 @@ impl CodexServer {
                 cursor: args.cursor.filter(|c| !c.is_empty()),
                 label: args.label.filter(|l| !l.is_empty()),
                 kind,
+                unread: args.unread,
+                session_id,
                 ..ListQuery::default()
             })
             .await?;

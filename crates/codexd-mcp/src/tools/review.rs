@@ -50,6 +50,14 @@ pub struct ReviewArgs {
     /// Wall-clock limit in seconds.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// Stall limit in seconds: the review ends `timed_out` (stalled) after this long with
+    /// no progress from codex (only error/reconnect notices). 0: no stall limit. Default:
+    /// the daemon's (15 minutes unless configured).
+    #[serde(default)]
+    pub stall_timeout_seconds: Option<u64>,
+    /// Codex config profile ($CODEX_HOME/NAME.config.toml).
+    #[serde(default)]
+    pub profile: Option<String>,
     /// Labels to find the task by later.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -130,6 +138,8 @@ impl CodexServer {
                 env,
                 env_remove,
                 timeout_ms: timeout_ms(args.timeout_seconds),
+                stall_timeout_ms: args.stall_timeout_seconds.map(|s| s.saturating_mul(1000)),
+                profile: args.profile,
                 wait_for_thread_ms: Some(WAIT_FOR_THREAD_MS),
                 labels: args.labels,
                 session_id: codexd_client::session_from_env(),

@@ -32,7 +32,7 @@ impl Entry {
         Some(Entry {
             state: task.state,
             unread,
-            cwd: task.cwd.clone(),
+            cwd: task.origin_cwd(),
             session_id: task.session_id.clone(),
             labels: task.labels.clone(),
             kind: task.kind,
@@ -41,7 +41,10 @@ impl Entry {
 
     /// True when the entry passes every filter of `query`.
     fn matches(&self, query: &CountQuery) -> bool {
-        query.cwd.as_ref().is_none_or(|cwd| &self.cwd == cwd)
+        query
+            .cwd
+            .as_ref()
+            .is_none_or(|cwd| self.cwd.starts_with(cwd))
             && query
                 .session_id
                 .as_ref()

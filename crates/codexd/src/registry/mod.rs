@@ -396,7 +396,7 @@ impl Registry {
                 continue;
             }
             if let Some(cwd) = &query.cwd
-                && &task.cwd != cwd
+                && !task.started_within(cwd)
             {
                 continue;
             }

@@ -9,7 +9,7 @@
 //! generation is the same on every platform (`--manager` picks the files); only loading
 //! them needs the platform's own manager. Nothing here touches the state directory or runs.
 
-use crate::{CmdResult, Ctx, Failure};
+use crate::{CmdResult, Ctx, Failure, out};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -130,26 +130,26 @@ pub async fn install(ctx: &Ctx, args: InstallArgs) -> CmdResult {
     let commands = start_commands(manager, &files);
     if args.dry_run {
         for file in &files {
-            println!("# would write {}:", file.path.display());
-            print!("{}", file.contents);
-            println!();
+            out::line(format!("# would write {}:", file.path.display()))?;
+            out::text(&file.contents)?;
+            out::line("")?;
         }
         if start {
-            println!("# then stop a codexd already answering, if any, and run:");
+            out::line("# then stop a codexd already answering, if any, and run:")?;
             for command in &commands {
-                println!("{}", shell_words(command));
+                out::line(shell_words(command))?;
             }
         }
         return Ok(());
     }
     for file in &files {
         write_file(file)?;
-        println!("wrote {}", file.path.display());
+        out::line(format!("wrote {}", file.path.display()))?;
     }
     if !start {
-        println!("not started (--no-start); to start it:");
+        out::line("not started (--no-start); to start it:")?;
         for command in manual_commands(manager, &commands) {
-            println!("  {command}");
+            out::line(format!("  {command}"))?;
         }
         return Ok(());
     }
@@ -179,7 +179,7 @@ pub async fn install(ctx: &Ctx, args: InstallArgs) -> CmdResult {
         }
     }
     match manager {
-        Manager::Systemd => println!(
+        Manager::Systemd => out::line(format!(
             "codexd.socket is enabled: systemd listens on {} and starts codexd on the first \
              connection.\nOver ssh or on a headless machine, run `loginctl enable-linger \
              $USER` so that it outlives your sessions.",
@@ -187,8 +187,8 @@ pub async fn install(ctx: &Ctx, args: InstallArgs) -> CmdResult {
                 Some(path) => path.display().to_string(),
                 None => "$XDG_RUNTIME_DIR/codexd/codexd.sock".to_string(),
             }
-        ),
-        Manager::Launchd => println!("{LAUNCHD_LABEL} is loaded and codexd is running."),
+        ))?,
+        Manager::Launchd => out::line(format!("{LAUNCHD_LABEL} is loaded and codexd is running."))?,
     }
     Ok(())
 }
@@ -234,11 +234,11 @@ pub fn uninstall(args: UninstallArgs) -> CmdResult {
     };
     if args.dry_run {
         if stop {
-            println!("would run: {}", shell_words(&stop_command));
+            out::line(format!("would run: {}", shell_words(&stop_command)))?;
         }
         for path in &paths {
             if path.exists() {
-                println!("would remove {}", path.display());
+                out::line(format!("would remove {}", path.display()))?;
             }
         }
         return Ok(());
@@ -246,12 +246,12 @@ pub fn uninstall(args: UninstallArgs) -> CmdResult {
     let mut stop_failure = None;
     if stop {
         match run_tool(&stop_command) {
-            Ok(()) => println!("stopped and disabled the service (running tasks go on)"),
-            Err(ToolError::Missing(program)) => {
-                println!("{program} not found: no service manager to stop the service in")
-            }
+            Ok(()) => out::line("stopped and disabled the service (running tasks go on)")?,
+            Err(ToolError::Missing(program)) => out::line(format!(
+                "{program} not found: no service manager to stop the service in"
+            ))?,
             // launchctl fails when the agent is not loaded; nothing to stop then.
-            Err(why) if manager == Manager::Launchd => println!("{why}"),
+            Err(why) if manager == Manager::Launchd => out::line(why)?,
             Err(why) => stop_failure = Some(why),
         }
     }
@@ -260,7 +260,7 @@ pub fn uninstall(args: UninstallArgs) -> CmdResult {
         match std::fs::remove_file(path) {
             Ok(()) => {
                 removed += 1;
-                println!("removed {}", path.display());
+                out::line(format!("removed {}", path.display()))?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -272,12 +272,12 @@ pub fn uninstall(args: UninstallArgs) -> CmdResult {
         }
     }
     if removed == 0 {
-        println!("no {} files were installed", manager.name());
+        out::line(format!("no {} files were installed", manager.name()))?;
     }
     if stop && stop_failure.is_none() && manager == Manager::Systemd {
         let reload = ["systemctl", "--user", "daemon-reload"].map(String::from);
         if let Err(why) = run_tool(&reload) {
-            eprintln!("codexctl: {why}");
+            out::warn(why);
         }
     }
     if let Some(why) = stop_failure {
@@ -286,7 +286,7 @@ pub fn uninstall(args: UninstallArgs) -> CmdResult {
              with: systemctl --user stop codexd.socket codexd.service"
         )));
     }
-    println!("the state directory and the tasks were left alone");
+    out::line("the state directory and the tasks were left alone")?;
     Ok(())
 }
 
@@ -333,7 +333,9 @@ async fn stop_unmanaged_daemon(ctx: &Ctx) -> CmdResult {
         return Ok(());
     }
     let pid = super::stop(client, false).await?;
-    println!("stopped the codexd already running (pid {pid}); the service adopts its tasks");
+    out::line(format!(
+        "stopped the codexd already running (pid {pid}); the service adopts its tasks"
+    ))?;
     Ok(())
 }
 
