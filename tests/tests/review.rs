@@ -305,3 +305,96 @@ fn bad_option_values_get_typed_errors_and_create_no_task() {
     assert!(!out.status.success());
     assert_eq!(task_count(&env), 0, "no task was created");
 }
+
+#[test]
+fn a_focused_review_returns_schema_checked_json_and_a_target_with_instructions_is_refused() {
+    let answer = r#"{"races":[{"file":"lib.rs","line":2,"why":"unsynchronised counter"}]}"#;
+    let env = env_with(vec![Scenario::new(
+        "[focused]",
+        vec![Step::message(answer)],
+    )]);
+    git(&env.work, &["init", "-q", "-b", "main"]);
+    std::fs::write(env.work.join("lib.rs"), "static mut N: u32 = 0;\n").expect("write");
+    git(&env.work, &["add", "lib.rs"]);
+    git(&env.work, &["commit", "-q", "-m", "init"]);
+    git(&env.work, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(
+        env.work.join("lib.rs"),
+        "static mut N: u32 = 0;\nfn bump() { unsafe { N += 1 } }\n",
+    )
+    .expect("write");
+    git(&env.work, &["commit", "-q", "-am", "bump"]);
+    let schema = r#"{"type":"object","properties":{"races":{"type":"array","items":{"type":"object","properties":{"file":{"type":"string"},"line":{"type":"integer"},"why":{"type":"string"}},"required":["file","line","why"],"additionalProperties":false}}},"required":["races"],"additionalProperties":false}"#;
+    let instructions = "[focused] review the changes against main; look for data races only";
+
+    // codex exec review refuses instructions beside a target: so do codexctl (a usage
+    // error) and the daemon (a typed error through the API), and no task exists.
+    let mut both = vec!["review".to_string(), "--base".into(), "main".into()];
+    both.extend(mock_flags(&env));
+    both.push(instructions.into());
+    let out = output(env.codexctl().args(&both));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{out:?}"
+    );
+    assert_eq!(task_count(&env), 0);
+
+    let mut args = vec!["review".to_string()];
+    args.extend(mock_flags(&env));
+    args.extend([
+        "--output-schema".into(),
+        schema.into(),
+        "--json".into(),
+        instructions.into(),
+    ]);
+    let started: Value = serde_json::from_str(&ctl_ok(&env, &args)).expect("review --json");
+    let id = started["task_id"].as_str().expect("an id").to_string();
+    let (code, summary) = env.wait(&[&id]);
+    assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+
+    let task = env.show(&id);
+    assert_eq!(task["kind"], "review");
+    assert_eq!(task["output_schema"], true);
+    let result = result_json(&env, &id);
+    assert!(result.get("schema_error").is_none(), "{result}");
+    assert_eq!(
+        result["final_json"]["races"][0]["file"], "lib.rs",
+        "{result}"
+    );
+    assert_eq!(result["final_json"]["races"][0]["line"], 2);
+    // Codex ran the review with the instructions and sent the schema to the model.
+    let request = env
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.tag.as_deref() == Some("[focused]"))
+        .expect("a request tagged [focused]");
+    // Review mode does not pass --output-schema to the model (no `text.format`), so codexd
+    // puts the schema into the instructions.
+    let instruction = request.body["input"]
+        .as_array()
+        .expect("input items")
+        .iter()
+        .flat_map(|item| item["content"].as_array().cloned().unwrap_or_default())
+        .filter_map(|part| part["text"].as_str().map(str::to_string))
+        .find(|text| text.starts_with("[focused]"))
+        .expect("the instructions reached the model");
+    assert!(
+        instruction.contains("conforming to this JSON Schema")
+            && instruction.contains(r#""races""#),
+        "{instruction}"
+    );
+    // A target with a schema is refused before a task exists (codex's review of a target
+    // answers in its own format).
+    let mut target_and_schema = vec!["review".to_string(), "--uncommitted".into()];
+    target_and_schema.extend(mock_flags(&env));
+    target_and_schema.extend(["--output-schema".into(), schema.into()]);
+    let out = output(env.codexctl().args(&target_and_schema));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs custom instructions"),
+        "{out:?}"
+    );
+    assert_eq!(task_count(&env), 1);
+}

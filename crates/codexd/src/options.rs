@@ -165,10 +165,24 @@ fn read_image(n: usize, image: &Path) -> Result<(String, Vec<u8>), ApiError> {
     Ok((format!("image-{}{ext}", n + 1), bytes))
 }
 
+/// The instructions a review with an output schema runs with: the user's, then the schema
+/// the answer must follow. `codex exec review` takes `--output-schema` but does not pass it
+/// to the model (0.169.0), so the model is told in words; codexd checks the answer against
+/// the schema all the same (`final_json` or `schema_error`).
+pub fn review_instructions(prompt: &str, schema: &str) -> String {
+    format!(
+        "{}\n\nAnswer with one JSON object and nothing else (no prose, no code fence), \
+         conforming to this JSON Schema:\n{}",
+        prompt.trim_end(),
+        schema.trim()
+    )
+}
+
 /// Checks a review target and the prompt that goes with it: at most one of
 /// `uncommitted`, `base`, `commit`; with none of them the prompt (custom instructions) is
-/// required. Values must not look like flags.
-pub fn check_review(target: &ReviewTarget, prompt: &str) -> Result<(), ApiError> {
+/// required, and with one of them neither a prompt nor an output schema is taken. Values
+/// must not look like flags.
+pub fn check_review(target: &ReviewTarget, prompt: &str, has_schema: bool) -> Result<(), ApiError> {
     let targets = usize::from(target.uncommitted)
         + usize::from(target.base.is_some())
         + usize::from(target.commit.is_some());
@@ -180,6 +194,27 @@ pub fn check_review(target: &ReviewTarget, prompt: &str) -> Result<(), ApiError>
     if targets == 0 && prompt.trim().is_empty() {
         return Err(invalid(
             "review: give a target (uncommitted, base or commit) or review instructions",
+        ));
+    }
+    // `codex exec review` (0.169.0) refuses a prompt beside --uncommitted/--base/--commit
+    // (clap: "cannot be used with '[PROMPT]'"): refused here, before a task exists, instead
+    // of a task that fails at once with codex's usage error.
+    if targets == 1 && !prompt.trim().is_empty() {
+        return Err(invalid(
+            "review: give custom instructions or a target (uncommitted, base or commit), not \
+             both (codex exec review takes one or the other); to focus the review of a target, \
+             name it in the instructions, e.g. \"review the changes against main; look for \
+             races only\"",
+        ));
+    }
+    // Review mode does not send `--output-schema` to the model (0.169.0: the request has
+    // no `text.format`), and with a target the final message is codex's rendered review,
+    // which no schema would match: only instructions can ask for the schema's JSON.
+    if targets == 1 && has_schema {
+        return Err(invalid(
+            "review: output_schema needs custom instructions instead of a target (codex's \
+             review of a target answers in its own format); name the changes to review in \
+             the instructions",
         ));
     }
     for (field, value) in [
@@ -261,13 +296,24 @@ mod tests {
             base: Some("main".into()),
             ..Default::default()
         };
-        assert!(check_review(&both, "").is_err());
-        assert!(check_review(&ReviewTarget::default(), " ").is_err());
-        assert!(check_review(&ReviewTarget::default(), "look for races").is_ok());
+        assert!(check_review(&both, "", false).is_err());
+        assert!(check_review(&ReviewTarget::default(), " ", false).is_err());
+        assert!(check_review(&ReviewTarget::default(), "look for races", true).is_ok());
+        let base = ReviewTarget {
+            base: Some("main".into()),
+            ..Default::default()
+        };
+        assert!(check_review(&base, "", false).is_ok());
+        assert!(
+            check_review(&base, "", true).is_err(),
+            "a schema needs instructions"
+        );
+        let err = check_review(&base, "look for races", false).expect_err("codex refuses both");
+        assert!(err.message.contains("not both"), "{}", err.message);
         let flag = ReviewTarget {
             base: Some("--evil".into()),
             ..Default::default()
         };
-        assert!(check_review(&flag, "").is_err());
+        assert!(check_review(&flag, "", false).is_err());
     }
 }

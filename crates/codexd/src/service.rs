@@ -144,7 +144,7 @@ impl Service {
     fn validate_start(&self, request: &StartRequest) -> Result<(PathBuf, RunEnv), ApiError> {
         match &request.review {
             Some(target) => {
-                options::check_review(target, &request.prompt)?;
+                options::check_review(target, &request.prompt, request.output_schema.is_some())?;
                 if !request.prompt.trim().is_empty() {
                     validate_prompt(&request.prompt)?;
                 }

@@ -35,9 +35,10 @@ pub struct Args {
     /// JSON Schema for the findings (a focused review): a file or the JSON itself.
     #[arg(long, value_name = "FILE|JSON")]
     output_schema: Option<String>,
-    /// Custom review instructions, or - to read them from stdin (required without
-    /// --uncommitted, --base or --commit).
-    #[arg(allow_hyphen_values = true)]
+    /// Custom review instructions, or - to read them from stdin: instead of --uncommitted,
+    /// --base or --commit (codex takes one or the other; name the changes to review in the
+    /// instructions).
+    #[arg(allow_hyphen_values = true, conflicts_with_all = ["uncommitted", "base", "commit"])]
     prompt: Option<String>,
 }
 

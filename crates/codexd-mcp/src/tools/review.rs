@@ -17,7 +17,8 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReviewArgs {
     /// What to review: "uncommitted" (staged, unstaged and untracked changes; the
-    /// default), "base" (against `base`) or "commit" (the changes of `commit`).
+    /// default without `prompt`), "base" (against `base`) or "commit" (the changes of
+    /// `commit`). Not together with `prompt`: codex takes custom instructions or a target.
     #[serde(default)]
     pub target: Option<String>,
     /// The base branch, for target "base".
@@ -29,7 +30,8 @@ pub struct ReviewArgs {
     /// Commit title shown in the review summary.
     #[serde(default)]
     pub title: Option<String>,
-    /// Custom review instructions (a focused review: what to look for).
+    /// Custom review instructions instead of a target (a focused review: what to review and
+    /// what to look for, e.g. "review the changes against main; look for races only").
     #[serde(default)]
     pub prompt: Option<String>,
     /// The repository: absolute, or relative to the project root; default the project root.
@@ -69,12 +71,10 @@ fn target_of(args: &ReviewArgs) -> Result<ReviewTarget, ToolError> {
         title: args.title.clone(),
         ..Default::default()
     };
-    match args
-        .target
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("uncommitted")
-    {
+    let has_prompt = args.prompt.as_deref().is_some_and(|p| !p.trim().is_empty());
+    match args.target.as_deref().map(str::trim).unwrap_or_default() {
+        // Custom instructions alone: codex refuses them beside a target.
+        "" if has_prompt => {}
         "uncommitted" | "" => target.uncommitted = true,
         "base" => target.base = Some(required(&args.base, "base")?),
         "commit" => target.commit = Some(required(&args.commit, "commit")?),
@@ -103,7 +103,8 @@ impl CodexServer {
         name = "codex_review",
         description = "Start an OpenAI Codex code review in the background (read-only): of the \
                        uncommitted changes (default), against a base branch, or of a commit, \
-                       optionally with custom instructions and an output schema. Returns at \
+                       or by custom instructions instead of a target, optionally with an \
+                       output schema. Returns at \
                        once like codex_start; codex_result then has `review.findings` (title, \
                        body, file, line range, priority).",
         annotations(

@@ -213,18 +213,32 @@ pub fn codex_args(task: &Task, env: &RunEnv, task_dir: &Path) -> Vec<OsString> {
     args
 }
 
+/// The prompt codex reads on its stdin: the task's, and for a review with an output schema
+/// the schema appended to its instructions ([`crate::options::review_instructions`]). A
+/// schema file that cannot be read leaves the prompt as it is (codex then fails on the same
+/// missing `--output-schema` file and says so).
+fn codex_prompt(task: &Task, env: &RunEnv, task_dir: &Path) -> String {
+    if task.kind != TaskKind::Review || !task.output_schema {
+        return env.prompt.clone();
+    }
+    match std::fs::read_to_string(task_dir.join(crate::options::SCHEMA_FILE)) {
+        Ok(schema) => crate::options::review_instructions(&env.prompt, &schema),
+        Err(e) => {
+            tracing::warn!(task = %task.id, "the output schema could not be read: {e}");
+            env.prompt.clone()
+        }
+    }
+}
+
 /// What the runner of `task` is sent on its stdin: codex and its arguments, the prompt,
 /// the redaction settings. The names of the variables the client set explicitly go with
 /// it, so the runner redacts their values too.
 pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv) -> RunSpec {
+    let task_dir = TaskDir::new(&config.tasks_root(), &task.id);
     RunSpec {
         program: codex.as_os_str().to_owned(),
-        args: codex_args(
-            task,
-            env,
-            TaskDir::new(&config.tasks_root(), &task.id).path(),
-        ),
-        prompt: env.prompt.clone(),
+        args: codex_args(task, env, task_dir.path()),
+        prompt: codex_prompt(task, env, task_dir.path()),
         redact_patterns: config.redact_patterns.clone(),
         explicit_env: crate::redact::explicit_env(&env.set)
             .into_iter()
