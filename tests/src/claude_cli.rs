@@ -201,25 +201,43 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
     }
 }
 
-/// The `permissions.allow` rules for every codexd tool of the plugin.
-pub fn all_codex_tools() -> Vec<String> {
-    [
-        "codex_start",
-        "codex_wait",
-        "codex_result",
-        "codex_status",
-        "codex_list",
-        "codex_cancel",
-        "codex_resume",
-        "codex_diff",
-        "codex_apply",
-        "codex_discard",
-        "codex_compare",
-        "codex_review",
-    ]
-    .iter()
-    .map(|t| format!("{}{t}", PLUGIN_TOOL_PREFIX))
-    .collect()
+/// The `permissions.allow` rules README.md documents for working with the plugin without
+/// being asked: the JSON block under **Permissions.**, plus `codex_start` and
+/// `codex_resume`, which the sentence after it says to add. The Claude Code tests run with
+/// exactly these, so a tool or command the workflow needs but the README does not allow
+/// shows up as a permission prompt (interactive) or a refused call (`-p`).
+pub fn documented_permissions() -> Vec<String> {
+    let readme = fs::read_to_string(repo_root().join("README.md")).expect("read README.md");
+    let section = readme
+        .split("**Permissions.**")
+        .nth(1)
+        .expect("README has a **Permissions.** paragraph");
+    let block = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the paragraph has a ```json block");
+    let settings: Value = serde_json::from_str(block).expect("the block is JSON");
+    let mut allow: Vec<String> = settings["permissions"]["allow"]
+        .as_array()
+        .expect("permissions.allow")
+        .iter()
+        .filter_map(|rule| rule.as_str().map(str::to_string))
+        .collect();
+    let after = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").nth(1))
+        .unwrap_or_default();
+    for tool in ["codex_start", "codex_resume"] {
+        assert!(
+            after.contains(&format!("{PLUGIN_TOOL_PREFIX}{tool}"))
+                || after.contains(&format!("__{tool}")),
+            "README says to add {tool}"
+        );
+        allow.push(format!("{PLUGIN_TOOL_PREFIX}{tool}"));
+    }
+    allow
 }
 
 /// How Claude Code 2.1.197 names the plugin's MCP tools: `mcp__plugin_<plugin>_<server>__`.

@@ -14,7 +14,7 @@
 
 use codexd_tests::anthropic::{AnthropicServer, Request, Turn};
 use codexd_tests::claude_cli::{
-    ClaudeHome, PLUGIN_TOOL_PREFIX, all_codex_tools, plugin_dir, repo_root, result_text,
+    ClaudeHome, PLUGIN_TOOL_PREFIX, documented_permissions, plugin_dir, repo_root, result_text,
 };
 use codexd_tests::codex_cli::{MOCK_MODEL, mock_config_overrides};
 use codexd_tests::daemon::{TestEnv, bin_dir, output};
@@ -41,7 +41,8 @@ fn stderr(out: &std::process::Output) -> String {
 
 /// A home for a session in `env.work` that reaches `env`'s daemon and Codex home.
 fn home_for(env: &TestEnv, api: &AnthropicServer) -> ClaudeHome {
-    let allow: Vec<String> = all_codex_tools();
+    // What the README tells a user to allow, nothing more.
+    let allow: Vec<String> = documented_permissions();
     let allow: Vec<&str> = allow.iter().map(String::as_str).collect();
     let mut home = ClaudeHome::new(&env.work, &api.base_url(), &allow).expect("claude home");
     home.env = vec![
@@ -538,9 +539,12 @@ fn an_interactive_session_is_told_when_its_task_ends_without_user_input() {
                        "sandbox": "workspace-write", "model": MOCK_MODEL,
                        "config": mock_config_overrides(&codex_url)}),
             ),
+            // The reply's own `wait_command`, as the tool's `next` says to run it.
             (Some(r), Some(id)) if r.name.ends_with("__codex_start") => Turn::tool(
                 "Bash",
-                json!({"command": format!("codexctl wait {id}"), "run_in_background": true,
+                json!({"command": r.json().and_then(|v| v["wait_command"].as_str().map(str::to_string))
+                           .unwrap_or_else(|| format!("codexctl wait {id}")),
+                       "run_in_background": true,
                        "description": "Wait for the Codex task"}),
             ),
             (Some(r), _) if r.name == "Bash" => Turn::text("Codex runs; I will be told."),
@@ -559,8 +563,9 @@ fn an_interactive_session_is_told_when_its_task_ends_without_user_input() {
         }
     })
     .unwrap();
-    let mut allow = all_codex_tools();
-    allow.push("Bash(codexctl wait *)".into());
+    // What the README tells a user to allow, nothing more: a permission dialog would stop
+    // the scripted session, and the notice would never come.
+    let allow = documented_permissions();
     let allow: Vec<&str> = allow.iter().map(String::as_str).collect();
     let mut home = ClaudeHome::new(&env.work, &api.base_url(), &allow).unwrap();
     home.env = vec![
