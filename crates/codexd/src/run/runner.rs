@@ -24,6 +24,7 @@
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
+use super::config_layer::{self, ConfigLayer};
 use super::watchdog::{self, Progress, RunLimits};
 use crate::files;
 use crate::redact::{RedactConfig, RedactError, Redactor};
@@ -48,6 +49,10 @@ pub struct RunSpec {
     pub args: Vec<OsString>,
     /// The prompt, unredacted: written to codex's stdin.
     pub prompt: String,
+    /// The overrides codex gets in a per-run profile file rather than as `-c` arguments
+    /// (written before codex starts, removed when it ends).
+    #[serde(default)]
+    pub config_layer: Option<ConfigLayer>,
     /// The daemon's extra redaction rules, `(name, regex)`.
     pub redact_patterns: Vec<(String, String)>,
     /// Names of the environment variables the client set explicitly (`--env`): their
@@ -444,6 +449,7 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
         program,
         args,
         prompt,
+        config_layer,
         redact_patterns: patterns,
         explicit_env,
         max_log_bytes,
@@ -463,6 +469,15 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
     ) {
         (Ok(events), Ok(stderr)) => (events, stderr),
         (Err(e), _) | (_, Err(e)) => return record(spawn_failed(e.to_string())),
+    };
+    // Removed when this function returns, however it returns: codex has ended by then.
+    let _layer_file = match config_layer
+        .as_ref()
+        .map(|l| config_layer::write(l, task_dir))
+    {
+        Some(Ok(file)) => Some(file),
+        Some(Err(message)) => return record(spawn_failed(message)),
+        None => None,
     };
     // Codex is started before the redaction rules are compiled (a few milliseconds) so that
     // the compilation overlaps its start-up instead of delaying it. Nothing it prints is
@@ -732,6 +747,7 @@ mod tests {
                 r#"printf '{"type":"item.completed","text":"%s"}\n' "$(cat)""#.into(),
             ],
             prompt: "-starts with a dash; \"quoted\"".replace('"', "'"),
+            config_layer: None,
             redact_patterns: vec![],
             explicit_env: vec![],
             max_log_bytes: u64::MAX,

@@ -28,6 +28,9 @@ impl Supervisor {
         exit: Option<&ExitRecord>,
         stop: Option<StopReason>,
     ) -> Result<(), RegistryError> {
+        // Its runner removes the run's config layer file when codex ends; one it left
+        // (killed) goes now.
+        super::config_layer::sweep(dir.path());
         let tail = stderr_tail(&dir.file(STDERR_FILE));
         let settlement = settle(facts, exit, stop, task.timeout_ms, tail.as_deref());
         if facts.thread_id.is_some() {
