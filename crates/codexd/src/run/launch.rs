@@ -248,6 +248,7 @@ pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv)
             stall_timeout_ms: task.stall_timeout_ms,
             kill_grace_ms: config.kill_grace.as_millis() as u64,
         },
+        exit_fallbacks: super::exit_fallback::paths(config, &task.id),
     }
 }
 

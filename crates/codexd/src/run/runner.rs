@@ -63,6 +63,10 @@ pub struct RunSpec {
     /// The wall-clock and stall limits this runner enforces itself.
     #[serde(default)]
     pub limits: RunLimits,
+    /// Where the exit status goes when `exit.json` cannot be written, in order (see
+    /// [`super::exit_fallback`]).
+    #[serde(default)]
+    pub exit_fallbacks: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RunSpec {
@@ -394,6 +398,7 @@ pub fn run_from_stdin(task_dir: &Path) -> i32 {
                 not_recorded: None,
                 finished_at: Timestamp::now(),
             },
+            &[],
         ),
     }
 }
@@ -401,12 +406,20 @@ pub fn run_from_stdin(task_dir: &Path) -> i32 {
 /// Writes `exit.json`; returns this runner's exit code: 0 once it is written, else
 /// [`unrecorded_exit_code`] of the failure (a full or read-only disk, a deleted
 /// directory), which tells the daemon that spawned this runner why the record is missing.
-fn record_exit(task_dir: &Path, record: ExitRecord) -> i32 {
+/// The record then goes, with that reason, to the first of `fallbacks` that takes it, for
+/// a daemon that is not this runner's parent (it restarted meanwhile).
+fn record_exit(task_dir: &Path, record: ExitRecord, fallbacks: &[std::path::PathBuf]) -> i32 {
+    let path = task_dir.join(EXIT_FILE);
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
-    match files::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
+    match files::write_atomic(&path, &bytes) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("codexd run-task: the exit status could not be recorded: {e}");
+            let kept = ExitRecord {
+                not_recorded: Some(format!("cannot write {}: {}", path.display(), e.source)),
+                ..record
+            };
+            super::exit_fallback::write(fallbacks, &kept);
             unrecorded_exit_code(&e.source)
         }
     }
@@ -454,8 +467,9 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
         explicit_env,
         max_log_bytes,
         limits,
+        exit_fallbacks,
     } = spec;
-    let record = |record: ExitRecord| record_exit(task_dir, record);
+    let record = |record: ExitRecord| record_exit(task_dir, record, &exit_fallbacks);
     let spawn_failed = |message: String| ExitRecord {
         code: None,
         signal: None,
@@ -752,6 +766,7 @@ mod tests {
             explicit_env: vec![],
             max_log_bytes: u64::MAX,
             limits: RunLimits::default(),
+            exit_fallbacks: vec![],
         };
         let wire = serde_json::to_vec(&spec).unwrap();
         let back = read_spec(wire.as_slice()).unwrap();
