@@ -238,6 +238,8 @@ pub struct RecordedRequest {
     pub step: Option<usize>,
     /// The JSON body (`Value::Null` when it was not JSON).
     pub body: Value,
+    /// The request's headers, names in lower case.
+    pub headers: HashMap<String, String>,
 }
 
 /// A running mock model server; see the module docs. Dropping it stops the server.
@@ -630,6 +632,7 @@ fn handle(request: &Request, state: &State) -> Action {
         tag: None,
         step: None,
         body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+        headers: request.headers.clone(),
     };
     let action = decide(request, state, &mut record);
     state.log().push(record);

@@ -169,6 +169,63 @@ fn an_exit_status_that_cannot_be_written_is_reported_as_such() {
     env.stop_daemon().unwrap();
 }
 
+/// Item 8, the restart variant: the run ends while no daemon is up and its `exit.json`
+/// cannot be written (something in the way of the file; a deleted task directory). The
+/// next daemon, which never sees the runner's exit code, must not claim the supervisor was
+/// killed: the runner kept the exit status outside the task directory.
+#[test]
+fn an_exit_status_unwritable_while_no_daemon_is_up_is_reported_as_such() {
+    let mut env = env();
+    let gate = env.root.path().join("gate");
+    env.codex = fake_codex(env.root.path(), Some(&gate), None);
+    env.start_daemon(&[]).unwrap();
+    let blocked = env.start_task("exit.json blocked", &[]);
+    let deleted = env.start_task("task directory deleted", &[]);
+    for id in [&blocked, &deleted] {
+        assert!(eventually(Duration::from_secs(20), || {
+            env.events(id).iter().any(|e| e["type"] == "turn.completed")
+        }));
+    }
+    // The monitor tails the log every 20 ms.
+    std::thread::sleep(Duration::from_millis(500));
+    // A stopped daemon leaves its runs running.
+    env.stop_daemon().unwrap();
+    std::fs::create_dir(env.task_dir(&blocked).join("exit.json")).unwrap();
+    std::fs::remove_dir_all(env.task_dir(&deleted)).unwrap();
+    std::fs::write(&gate, b"").unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            codexd_tests::daemon::task_processes(&blocked).is_empty()
+                && codexd_tests::daemon::task_processes(&deleted).is_empty()
+        }),
+        "the runs did not end"
+    );
+    env.start_daemon(&[]).unwrap();
+
+    let task = env.show(&blocked);
+    let error = task["error"].as_str().unwrap_or("");
+    assert_eq!(state(&task), "succeeded", "{task}");
+    assert!(error.contains("could not be recorded"), "{task}");
+    assert!(error.contains("exit.json"), "{task}");
+    assert!(!error.contains("killed"), "{task}");
+    assert_eq!(task["final_message"], "fake done", "{task}");
+
+    // Its events went with its directory; codex's exit code did not.
+    let task = env.show(&deleted);
+    let error = task["error"].as_str().unwrap_or("");
+    assert_eq!(state(&task), "succeeded", "{task}");
+    assert!(error.contains("exited with code 0"), "{task}");
+    assert!(error.contains("No such file or directory"), "{task}");
+    assert!(!error.contains("killed"), "{task}");
+
+    // Settled: the copies kept outside the task directories are gone.
+    for id in [&blocked, &deleted] {
+        let kept = env.state_dir.join("exits").join(format!("{id}.json"));
+        assert!(!kept.exists(), "{} left behind", kept.display());
+    }
+    env.stop_daemon().unwrap();
+}
+
 /// Item 10: empty task directories left by starts killed mid-way are removed at start-up,
 /// and only the newest three moved-aside registries are kept.
 #[test]

@@ -1,4 +1,5 @@
-//! What other local users can see of a task: no prompt on any command line (issue #14).
+//! What other local users can see of a task: no prompt, and no `-c` value that may hold a
+//! secret, on any command line (issue #14).
 //!
 //! The real `codexd`, `codexctl` and the pinned Codex CLI against the loopback model
 //! server: while a task runs, every process of the task (found by its `CODEXD_TASK_ID`
@@ -62,11 +63,21 @@ fn prompts_and_overrides_are_on_no_command_line_yet_reach_the_model() {
     let prompt_secret = "PromptOnlySecret7Qx2Lm9";
     let config_secret = "ConfigOnlySecret4Rt8Wz1";
     let prompt = format!("[argv] {prompt_secret} and a word that looks like --a-flag");
-    // An override codex does not know: it is ignored, but passed like any other.
-    let override_kv = format!("x_codexd_test=\"{config_secret}\"");
-    let id = env.start_task(&prompt, &["-c", &override_kv]);
+    // The user's own profile: its settings must still apply, and the overrides win over
+    // it as `-c` does.
+    std::fs::write(
+        env.codex_home.join("mine.config.toml"),
+        "model_reasoning_effort = \"low\"\n\
+         [model_providers.mock.http_headers]\n\
+         X-Codexd-Auth = \"from the profile\"\n\
+         X-From-Profile = \"kept\"\n",
+    )
+    .unwrap();
+    // A secret in a header of the provider the run uses: the model server must see it.
+    let override_kv =
+        format!("model_providers.mock.http_headers.X-Codexd-Auth=\"Bearer {config_secret}\"");
+    let id = env.start_task(&prompt, &["--profile", "mine", "-c", &override_kv]);
     wait_for_command(&env, &id);
-
     let lines = command_lines(&id);
     assert!(
         lines.iter().any(|(_, l)| l.contains("run-task")),
@@ -81,16 +92,51 @@ fn prompts_and_overrides_are_on_no_command_line_yet_reach_the_model() {
             !line.contains(prompt_secret),
             "process {pid} shows the prompt: {line}"
         );
+        assert!(
+            !line.contains(config_secret),
+            "process {pid} shows the secret override: {line}"
+        );
         if line.contains("run-task") {
             assert!(
-                !line.contains(config_secret) && !line.contains("exec"),
+                !line.contains("exec"),
                 "the runner {pid} shows codex's arguments: {line}"
             );
         }
     }
+    // Meanwhile it is in a private per-run profile file in CODEX_HOME, and only there.
+    let layer = env.codex_home.join(format!("codexd-run-{id}.config.toml"));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&layer)
+            .unwrap_or_else(|e| panic!("no layer file {}: {e}", layer.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", layer.display());
+    }
+
     std::fs::write(&gate, "").unwrap();
     let (code, summary) = env.wait(&[&id]);
     assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
+    // The override took effect, over the user's profile, whose other settings held.
+    let first = env
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.prompt == prompt)
+        .expect("the model saw the prompt");
+    assert_eq!(
+        first.headers.get("x-codexd-auth").map(String::as_str),
+        Some(format!("Bearer {config_secret}").as_str()),
+        "{:?}",
+        first.headers
+    );
+    assert_eq!(
+        first.headers.get("x-from-profile").map(String::as_str),
+        Some("kept")
+    );
+    assert_eq!(first.body["reasoning"]["effort"], "low", "{}", first.body);
+    assert!(!layer.exists(), "the layer file outlived its run");
+    assert!(!env.task_dir(&id).join("config-layer.path").exists());
     // The real codex still got the prompt, whole, from its stdin.
     let received: Vec<String> = env
         .server

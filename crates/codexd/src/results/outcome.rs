@@ -99,10 +99,23 @@ pub fn settle(
         }
         None => {}
     }
+    // Without any exit record nothing tells whether the supervisor was killed or could not
+    // write the record (and the daemon settling it may not be its parent): both are said.
     let Some(exit) = exit else {
+        if facts.turn_completed && facts.turn_failed.is_none() {
+            return Settlement {
+                state: TaskState::Succeeded,
+                error: Some(
+                    "codex completed the turn, but its exit status is unknown: the run ended \
+                     without recording it (its supervisor was killed, or could not write it)"
+                        .into(),
+                ),
+            };
+        }
         return fail(
             TaskState::Interrupted,
-            "the run ended without recording an exit status (its supervisor process was killed)"
+            "the run ended without recording an exit status (its supervisor was killed, or \
+             could not write it)"
                 .into(),
         );
     };
@@ -110,7 +123,9 @@ pub fn settle(
         return fail(TaskState::Failed, spawn_error.clone());
     }
     if let Some(why) = &exit.not_recorded {
-        // Codex's exit status is unknown; its events still say how the turn went.
+        // `exit.json` could not be written: codex's status is unknown (the runner's exit
+        // code said why), or known from the copy the runner kept elsewhere. Its events,
+        // as far as they were kept, still say how the turn went.
         if facts.turn_completed && facts.turn_failed.is_none() {
             return Settlement {
                 state: TaskState::Succeeded,
@@ -125,10 +140,34 @@ pub fn settle(
             .or_else(|| facts.last_error.clone())
             .map(|m| format!(" (codex: {m})"))
             .unwrap_or_default();
-        return fail(
-            TaskState::Failed,
-            format!("codex's exit status could not be recorded: {why}{outcome}"),
-        );
+        return match (exit.code, exit.signal) {
+            // `codex exec` exits 0 only once its turn completed; the events that showed it
+            // may be what could not be written.
+            (Some(0), _) if facts.turn_failed.is_none() => Settlement {
+                state: TaskState::Succeeded,
+                error: Some(format!(
+                    "codex exited with code 0, but its exit status could not be recorded: {why}"
+                )),
+            },
+            (Some(code), _) => fail(
+                TaskState::Failed,
+                format!(
+                    "codex exited with code {code}, and its exit status could not be recorded: \
+                     {why}{outcome}"
+                ),
+            ),
+            (None, Some(signal)) => fail(
+                TaskState::Interrupted,
+                format!(
+                    "codex was killed by signal {signal}, and its exit status could not be \
+                     recorded: {why}{outcome}"
+                ),
+            ),
+            (None, None) => fail(
+                TaskState::Failed,
+                format!("codex's exit status could not be recorded: {why}{outcome}"),
+            ),
+        };
     }
     if let Some(message) = &facts.turn_failed {
         return fail(TaskState::Failed, message.clone());
@@ -227,6 +266,38 @@ mod tests {
         let s = settle(&RunFacts::default(), Some(&unrecorded), None, None, None);
         assert_eq!(s.state, TaskState::Failed);
         assert!(s.error.unwrap().contains("could not be recorded"));
+        // The copy a runner kept elsewhere has codex's status, also when the events that
+        // showed the turn are lost with the task directory.
+        let kept = |code| ExitRecord {
+            not_recorded: Some("cannot write /t/exit.json: No such file or directory".into()),
+            ..exit(code)
+        };
+        let s = settle(&RunFacts::default(), Some(&kept(0)), None, None, None);
+        assert_eq!(s.state, TaskState::Succeeded);
+        let error = s.error.unwrap();
+        assert!(
+            error.contains("exited with code 0") && error.contains("No such file"),
+            "{error}"
+        );
+        let s = settle(&RunFacts::default(), Some(&kept(1)), None, None, None);
+        assert_eq!(s.state, TaskState::Failed);
+        assert!(s.error.unwrap().contains("exited with code 1"));
+    }
+
+    #[test]
+    fn no_exit_record_claims_no_cause_it_cannot_know() {
+        let s = settle(&RunFacts::default(), None, None, None, None);
+        assert_eq!(s.state, TaskState::Interrupted);
+        let error = s.error.unwrap();
+        assert!(error.contains("killed, or could not write it"), "{error}");
+        let done = facts(&[r#"{"type":"turn.completed","usage":{}}"#]);
+        let s = settle(&done, None, None, None, None);
+        assert_eq!(s.state, TaskState::Succeeded);
+        let error = s.error.unwrap();
+        assert!(
+            error.contains("completed the turn") && error.contains("unknown"),
+            "{error}"
+        );
     }
 
     #[test]

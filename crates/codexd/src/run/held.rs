@@ -190,7 +190,7 @@ pub fn is_memory_fs(_dir: &Path) -> bool {
 }
 
 /// A stable 64-bit FNV-1a hash of a path, to name a state directory's store.
-fn fnv1a(path: &Path) -> u64 {
+pub(super) fn fnv1a(path: &Path) -> u64 {
     use std::os::unix::ffi::OsStrExt as _;
     path.as_os_str()
         .as_bytes()

@@ -6,7 +6,7 @@
 use super::held::RunEnv;
 use super::monitor::RunProcess;
 use super::runner::RunSpec;
-use super::{Supervisor, cgroup, process};
+use super::{Supervisor, cgroup, config_layer, process};
 use crate::config::Config;
 use crate::registry::records::{ExitRecord, StopReason};
 use crate::registry::taskdir::TaskDir;
@@ -139,7 +139,9 @@ pub(super) fn resolve_codex(codex_bin: &str, env: &RunEnv) -> Result<PathBuf, St
 /// `--base B`, `--commit SHA`, `--title T`); `exec review` has no `-s`, `-i`, `-p` or
 /// `--add-dir`, which go before `review`. The prompt is never an argument (every local
 /// user can read a command line): `-` makes codex read it from its stdin, where the runner
-/// writes it; a review without custom instructions gets no `-`.
+/// writes it; a review without custom instructions gets no `-`. Nor is a `-c` value that
+/// may hold a secret: those go to the run's profile file, `-p codexd-run-ID` in place of
+/// the user's `-p P` (see [`config_layer`]).
 pub fn codex_args(task: &Task, env: &RunEnv, task_dir: &Path) -> Vec<OsString> {
     let resume_thread = task.parent.as_ref().and(task.thread_id.as_ref());
     let review = (task.kind == TaskKind::Review).then_some(task.review.as_ref());
@@ -150,7 +152,10 @@ pub fn codex_args(task: &Task, env: &RunEnv, task_dir: &Path) -> Vec<OsString> {
         args.push("-s".into());
         args.push(sandbox.into());
     }
-    if let Some(profile) = &task.profile {
+    // Overrides that may hold a secret reach codex in a per-run profile layered over the
+    // user's own ([`config_layer`]), never on the command line.
+    let layer = config_layer::plan(task, &env.config);
+    if let Some(profile) = layer.as_ref().map(|l| &l.name).or(task.profile.as_ref()) {
         args.push("-p".into());
         args.push(profile.into());
     }
@@ -173,7 +178,7 @@ pub fn codex_args(task: &Task, env: &RunEnv, task_dir: &Path) -> Vec<OsString> {
         args.push("-c".into());
         args.push(format!("model_reasoning_effort=\"{effort}\"").into());
     }
-    for kv in &env.config {
+    for kv in config_layer::argv_overrides(task, &env.config) {
         args.push("-c".into());
         args.push(kv.into());
     }
@@ -239,6 +244,7 @@ pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv)
         program: codex.as_os_str().to_owned(),
         args: codex_args(task, env, task_dir.path()),
         prompt: codex_prompt(task, env, task_dir.path()),
+        config_layer: config_layer::plan(task, &env.config),
         redact_patterns: config.redact_patterns.clone(),
         explicit_env: crate::redact::explicit_env(&env.set)
             .into_iter()
@@ -256,6 +262,7 @@ pub(super) fn run_spec(config: &Config, task: &Task, codex: &Path, env: &RunEnv)
             stall_timeout_ms: task.stall_timeout_ms,
             kill_grace_ms: config.kill_grace.as_millis() as u64,
         },
+        exit_fallbacks: super::exit_fallback::paths(config, &task.id),
     }
 }
 

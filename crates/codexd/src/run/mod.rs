@@ -17,9 +17,13 @@
 //!
 //! Beside it: [`runner`] is the per-run supervisor process itself, [`process`] process
 //! identity and signals, [`held`] the values a queued task needs that never touch the disk,
-//! [`rebuild`] a record rebuilt from a task directory.
+//! [`rebuild`] a record rebuilt from a task directory, [`config_layer`] the per-run profile file
+//! that carries `-c` overrides which may hold secrets, [`exit_fallback`] where an exit status goes
+//! when `exit.json` cannot be written.
 
 mod cgroup;
+pub mod config_layer;
+pub mod exit_fallback;
 pub mod held;
 mod launch;
 mod monitor;

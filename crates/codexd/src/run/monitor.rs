@@ -123,7 +123,11 @@ impl Supervisor {
             tracing::warn!(task = %task.id, "{e}");
             None
         });
-        let exit = exit.or_else(|| unrecorded_exit(&task, &dir, runner_status));
+        // A record its runner kept elsewhere has codex's status; else the runner's exit
+        // code may say why there is none.
+        let exit = exit
+            .or_else(|| super::exit_fallback::recover(&config, &dir, &task.id))
+            .or_else(|| unrecorded_exit(&task, &dir, runner_status));
         if stop.is_some() || exit.is_none() {
             // A stopped run, or one whose supervisor died (killed, or crashed) without
             // recording codex's exit: nothing of it may outlive it, and it is settled only

@@ -1,6 +1,7 @@
 //! Removing finished tasks past their retention: directory renamed aside first (so a crash
 //! cannot resurrect a half-removed task), then the record, then the files; leftovers of an
-//! interrupted prune are deleted at start-up.
+//! interrupted prune are deleted at start-up. A run's config layer file and a kept exit
+//! status (outside the directory) go with it.
 
 use super::Supervisor;
 use crate::registry::RegistryError;
@@ -42,6 +43,13 @@ impl Supervisor {
             }
             self.inner.registry.remove(&task).await?;
             self.prune_worktree(&task).await;
+            // What a run may have left outside its directory (settling removes both; a
+            // daemon killed in between may not have).
+            super::config_layer::sweep(&doomed);
+            super::exit_fallback::remove(&super::exit_fallback::paths(
+                &self.inner.config,
+                &task.id,
+            ));
             if let Err(e) = std::fs::remove_dir_all(&doomed)
                 && e.kind() != std::io::ErrorKind::NotFound
             {

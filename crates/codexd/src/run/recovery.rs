@@ -107,10 +107,16 @@ impl Supervisor {
         } else {
             let dir = TaskDir::new(&self.inner.config.tasks_root(), &task.id);
             let facts = read_all_facts(&dir);
-            let exit = dir.read_exit().unwrap_or_else(|e| {
-                tracing::warn!(task = %task.id, "{e}");
-                None
-            });
+            let exit = dir
+                .read_exit()
+                .unwrap_or_else(|e| {
+                    tracing::warn!(task = %task.id, "{e}");
+                    None
+                })
+                .or_else(|| {
+                    // Its runner could not write `exit.json` while no daemon watched.
+                    super::exit_fallback::recover(&self.inner.config, &dir, &task.id)
+                });
             let stop = dir.read_stop().ok().flatten().map(|s| s.reason);
             // Its supervisor is gone: whatever of the run is left (codex, its commands) can
             // be neither watched nor recorded, and the run settles only once it is gone.

@@ -24,6 +24,7 @@
 //! (handlers are reset on exec, so codex gets default dispositions) and waits for codex, so
 //! the exit status is always recorded. SIGKILL ends both.
 
+use super::config_layer::{self, ConfigLayer};
 use super::watchdog::{self, Progress, RunLimits};
 use crate::files;
 use crate::redact::{RedactConfig, RedactError, Redactor};
@@ -48,6 +49,10 @@ pub struct RunSpec {
     pub args: Vec<OsString>,
     /// The prompt, unredacted: written to codex's stdin.
     pub prompt: String,
+    /// The overrides codex gets in a per-run profile file rather than as `-c` arguments
+    /// (written before codex starts, removed when it ends).
+    #[serde(default)]
+    pub config_layer: Option<ConfigLayer>,
     /// The daemon's extra redaction rules, `(name, regex)`.
     pub redact_patterns: Vec<(String, String)>,
     /// Names of the environment variables the client set explicitly (`--env`): their
@@ -58,6 +63,10 @@ pub struct RunSpec {
     /// The wall-clock and stall limits this runner enforces itself.
     #[serde(default)]
     pub limits: RunLimits,
+    /// Where the exit status goes when `exit.json` cannot be written, in order (see
+    /// [`super::exit_fallback`]).
+    #[serde(default)]
+    pub exit_fallbacks: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RunSpec {
@@ -389,6 +398,7 @@ pub fn run_from_stdin(task_dir: &Path) -> i32 {
                 not_recorded: None,
                 finished_at: Timestamp::now(),
             },
+            &[],
         ),
     }
 }
@@ -396,12 +406,20 @@ pub fn run_from_stdin(task_dir: &Path) -> i32 {
 /// Writes `exit.json`; returns this runner's exit code: 0 once it is written, else
 /// [`unrecorded_exit_code`] of the failure (a full or read-only disk, a deleted
 /// directory), which tells the daemon that spawned this runner why the record is missing.
-fn record_exit(task_dir: &Path, record: ExitRecord) -> i32 {
+/// The record then goes, with that reason, to the first of `fallbacks` that takes it, for
+/// a daemon that is not this runner's parent (it restarted meanwhile).
+fn record_exit(task_dir: &Path, record: ExitRecord, fallbacks: &[std::path::PathBuf]) -> i32 {
+    let path = task_dir.join(EXIT_FILE);
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
-    match files::write_atomic(&task_dir.join(EXIT_FILE), &bytes) {
+    match files::write_atomic(&path, &bytes) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("codexd run-task: the exit status could not be recorded: {e}");
+            let kept = ExitRecord {
+                not_recorded: Some(format!("cannot write {}: {}", path.display(), e.source)),
+                ..record
+            };
+            super::exit_fallback::write(fallbacks, &kept);
             unrecorded_exit_code(&e.source)
         }
     }
@@ -444,12 +462,14 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
         program,
         args,
         prompt,
+        config_layer,
         redact_patterns: patterns,
         explicit_env,
         max_log_bytes,
         limits,
+        exit_fallbacks,
     } = spec;
-    let record = |record: ExitRecord| record_exit(task_dir, record);
+    let record = |record: ExitRecord| record_exit(task_dir, record, &exit_fallbacks);
     let spawn_failed = |message: String| ExitRecord {
         code: None,
         signal: None,
@@ -463,6 +483,15 @@ pub fn run(task_dir: &Path, spec: RunSpec) -> i32 {
     ) {
         (Ok(events), Ok(stderr)) => (events, stderr),
         (Err(e), _) | (_, Err(e)) => return record(spawn_failed(e.to_string())),
+    };
+    // Removed when this function returns, however it returns: codex has ended by then.
+    let _layer_file = match config_layer
+        .as_ref()
+        .map(|l| config_layer::write(l, task_dir))
+    {
+        Some(Ok(file)) => Some(file),
+        Some(Err(message)) => return record(spawn_failed(message)),
+        None => None,
     };
     // Codex is started before the redaction rules are compiled (a few milliseconds) so that
     // the compilation overlaps its start-up instead of delaying it. Nothing it prints is
@@ -732,10 +761,12 @@ mod tests {
                 r#"printf '{"type":"item.completed","text":"%s"}\n' "$(cat)""#.into(),
             ],
             prompt: "-starts with a dash; \"quoted\"".replace('"', "'"),
+            config_layer: None,
             redact_patterns: vec![],
             explicit_env: vec![],
             max_log_bytes: u64::MAX,
             limits: RunLimits::default(),
+            exit_fallbacks: vec![],
         };
         let wire = serde_json::to_vec(&spec).unwrap();
         let back = read_spec(wire.as_slice()).unwrap();

@@ -28,6 +28,11 @@ impl Supervisor {
         exit: Option<&ExitRecord>,
         stop: Option<StopReason>,
     ) -> Result<(), RegistryError> {
+        // Its runner removes the run's config layer file when codex ends; one it left
+        // (killed) goes now.
+        super::config_layer::sweep(dir.path());
+        // The exit status is settled into the record now: any copy kept elsewhere goes.
+        super::exit_fallback::remove(&super::exit_fallback::paths(&self.inner.config, &task.id));
         let tail = stderr_tail(&dir.file(STDERR_FILE));
         let settlement = settle(facts, exit, stop, task.timeout_ms, tail.as_deref());
         if facts.thread_id.is_some() {

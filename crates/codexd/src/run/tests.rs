@@ -205,4 +205,35 @@ fn codex_args_carry_the_review_target_and_the_run_options() {
             "-"
         ]
     );
+    // An override that may hold a secret leaves the command line for the run's profile
+    // file, which is layered over the user's profile; plain ones stay `-c` arguments.
+    let secret = "model_providers.x.http_headers.Authorization=\"Bearer s3cr3t\"";
+    let mut request = StoredRequest::for_test("abcd1234", "/w", Timestamp::now());
+    request.profile = Some("p".into());
+    request.config = vec!["model=\"m\"".into(), secret.into()];
+    let task = request.new_task();
+    let env = RunEnv {
+        config: task.config.clone(),
+        ..RunEnv::default()
+    };
+    let args = strings(super::codex_args(&task, &env, Path::new("/d")));
+    assert_eq!(
+        args,
+        [
+            "exec",
+            "--skip-git-repo-check",
+            "-C",
+            "/w",
+            "-p",
+            "codexd-run-abcd1234",
+            "--json",
+            "-c",
+            "model=\"m\"",
+            "--",
+            "-"
+        ]
+    );
+    let layer = crate::run::config_layer::plan(&task, &env.config).unwrap();
+    assert_eq!(layer.base_profile.as_deref(), Some("p"));
+    assert_eq!(layer.overrides, [secret]);
 }
