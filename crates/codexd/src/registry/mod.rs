@@ -1,4 +1,7 @@
-//! The task registry: one sled record per task, plus an index by creation time.
+//! The task registry: per task, a small state record rewritten on every save and its
+//! request written once ([`state`]), keyed by creation time and id, plus an id index.
+//! Registries of whole task records from before that split are converted at open
+//! ([`convert`]).
 //!
 //! sled is an index here, not the only copy: each task's directory holds enough to rebuild
 //! its record, and a finished task's result lives only in its `result.json`. Every write is
