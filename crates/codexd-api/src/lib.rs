@@ -32,7 +32,7 @@ pub use request::*;
 pub use result::TaskResult;
 pub use review::{EFFORTS, Review, ReviewFinding, ReviewTarget, TaskKind};
 pub use rpc::{CodexdApiClient, CodexdApiServer};
-pub use task::{Reconnecting, Task, TaskId, TaskState, Timestamp, Transition};
+pub use task::{Reconnecting, Task, TaskId, TaskState, Timestamp, Transition, origin_cwd};
 pub use worktree::{Isolation, WorktreeInfo};
 
 /// The version of this API crate; the daemon reports it in `version`.

@@ -345,6 +345,18 @@ pub fn is_reconnect_message(message: &str) -> bool {
     message.trim_start().starts_with("Reconnecting")
 }
 
+/// The directory a task that runs in `cwd` was started from: `cwd` itself, or for a task in
+/// `worktree` the same directory in the user's repository ([`Task::origin_cwd`]).
+pub fn origin_cwd(cwd: &Path, worktree: Option<&WorktreeInfo>) -> PathBuf {
+    match worktree {
+        Some(worktree) => match cwd.strip_prefix(&worktree.path) {
+            Ok(inside) => worktree.repo.join(inside),
+            Err(_) => worktree.repo.clone(),
+        },
+        None => cwd.to_path_buf(),
+    }
+}
+
 impl Task {
     /// How long codex ran (or has been running, measured to `now`).
     pub fn duration(&self, now: Timestamp) -> Option<Duration> {
@@ -356,13 +368,7 @@ impl Task {
     /// worktree the same directory in the user's repository (the worktree is the user's
     /// repository elsewhere, so "this project's tasks" must find it by where it came from).
     pub fn origin_cwd(&self) -> PathBuf {
-        match &self.worktree {
-            Some(worktree) => match self.cwd.strip_prefix(&worktree.path) {
-                Ok(inside) => worktree.repo.join(inside),
-                Err(_) => worktree.repo.clone(),
-            },
-            None => self.cwd.clone(),
-        }
+        origin_cwd(&self.cwd, self.worktree.as_ref())
     }
 
     /// True when the task was started in `dir` or below it (by [`Task::origin_cwd`],

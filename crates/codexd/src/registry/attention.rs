@@ -6,7 +6,8 @@
 //! The registry updates the index on every save and removal, under the same lock as the
 //! sled write, so the index and the records never disagree about a task's state.
 
-use codexd_api::{CountQuery, Task, TaskCounts, TaskId, TaskKind, TaskState};
+use super::state::StateRecord;
+use codexd_api::{CountQuery, TaskCounts, TaskId, TaskKind, TaskState};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -24,7 +25,7 @@ struct Entry {
 
 impl Entry {
     /// The entry for `task`, or `None` when the task needs no attention (ended and read).
-    fn of(task: &Task) -> Option<Entry> {
+    fn of(task: &StateRecord) -> Option<Entry> {
         let unread = task.is_unread();
         if task.state.is_terminal() && !unread {
             return None;
@@ -32,7 +33,7 @@ impl Entry {
         Some(Entry {
             state: task.state,
             unread,
-            cwd: task.origin_cwd(),
+            cwd: codexd_api::origin_cwd(&task.cwd, task.worktree.as_ref()),
             session_id: task.session_id.clone(),
             labels: task.labels.clone(),
             kind: task.kind,
@@ -93,7 +94,7 @@ pub struct AttentionGuard<'a>(MutexGuard<'a, HashMap<TaskId, Entry>>);
 
 impl AttentionGuard<'_> {
     /// Records `task` as it is now: added, updated, or dropped once it needs no attention.
-    pub fn update(&mut self, task: &Task) {
+    pub fn update(&mut self, task: &StateRecord) {
         match Entry::of(task) {
             Some(entry) => {
                 self.0.insert(task.id.clone(), entry);
@@ -113,15 +114,16 @@ impl AttentionGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::state;
     use crate::registry::taskdir::StoredRequest;
     use codexd_api::Timestamp;
 
-    /// A task in `state` in `cwd`, of `session`.
-    fn task(id: &str, state: TaskState, cwd: &str, session: Option<&str>) -> Task {
+    /// The state record of a task in `state` in `cwd`, of `session`.
+    fn task(id: &str, state: TaskState, cwd: &str, session: Option<&str>) -> StateRecord {
         let mut task = StoredRequest::for_test(id, cwd, Timestamp::now()).new_task();
         task.state = state;
         task.session_id = session.map(String::from);
-        task
+        state::split(&task).0
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The task registry: one sled record per task, plus an index by creation time.
+//! The task registry: per task, a small state record rewritten on every save and its
+//! request written once ([`state`]), keyed by creation time and id, plus an id index.
+//! Registries of whole task records from before that split are converted at open
+//! ([`convert`]).
 //!
 //! sled is an index here, not the only copy: each task's directory holds enough to rebuild
 //! its record, and a finished task's result lives only in its `result.json`. Every write is
@@ -11,11 +14,14 @@
 //! (spacejam/sled#1308).
 
 pub mod attention;
+mod convert;
 pub mod records;
+pub mod state;
 pub mod taskdir;
 
 use attention::Attention;
 use codexd_api::{CountQuery, ListQuery, Task, TaskCounts, TaskId, TaskPage};
+use state::{RequestRecord, StateRecord};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -73,8 +79,12 @@ pub enum Resolved {
 #[derive(Clone)]
 pub struct Registry {
     path: PathBuf,
-    tasks: sled::Tree,
-    by_created: sled::Tree,
+    /// Task id → storage key ([`state::order_key`]); written once per task.
+    ids: sled::Tree,
+    /// Storage key → [`state::StateRecord`], re-inserted on every save.
+    states: sled::Tree,
+    /// Storage key → [`state::RequestRecord`], written once per task.
+    requests: sled::Tree,
     /// Client idempotency keys (`request_id`) → task id, as long as the task exists.
     by_request_id: sled::Tree,
     flusher: Arc<Flusher>,
@@ -153,7 +163,8 @@ impl Drop for Flusher {
 }
 
 impl Registry {
-    /// Opens (or creates) the registry at `path`.
+    /// Opens (or creates) the registry at `path`; a registry written before the records
+    /// were split ([`state`]) is converted first ([`convert`]).
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
         let sled_err = |op| {
             let path = path.to_path_buf();
@@ -179,24 +190,30 @@ impl Registry {
                 opened => break opened.map_err(sled_err("open"))?,
             }
         };
-        let tasks = db.open_tree("tasks").map_err(sled_err("open tree"))?;
-        let by_created = db.open_tree("by_created").map_err(sled_err("open tree"))?;
+        let ids = db.open_tree("task_ids").map_err(sled_err("open tree"))?;
+        let states = db.open_tree("task_states").map_err(sled_err("open tree"))?;
+        let requests = db
+            .open_tree("task_requests")
+            .map_err(sled_err("open tree"))?;
         let by_request_id = db
             .open_tree("by_request_id")
             .map_err(sled_err("open tree"))?;
         // Registries written before results moved to `result.json` kept a copy here.
         db.drop_tree("results")
             .map_err(sled_err("drop the old results tree"))?;
-        let flusher = Flusher::start(db)
-            .map_err(|e| sled_err("start the flusher thread")(sled::Error::Io(e)))?;
         let registry = Registry {
             path: path.to_path_buf(),
-            tasks,
-            by_created,
+            ids,
+            states,
+            requests,
             by_request_id,
-            flusher: Arc::new(flusher),
+            flusher: Arc::new(
+                Flusher::start(db.clone())
+                    .map_err(|e| sled_err("start the flusher thread")(sled::Error::Io(e)))?,
+            ),
             attention: Arc::default(),
         };
+        convert::whole_records(&db, &registry)?;
         registry.index_attention();
         Ok(registry)
     }
@@ -205,9 +222,9 @@ impl Registry {
     /// left out here: the start-up check ([`Registry::check`]) reports it.
     fn index_attention(&self) {
         let mut index = self.attention.lock();
-        for (key, bytes) in self.tasks.iter().flatten() {
-            if let Ok(task) = self.decode(&key, &bytes) {
-                index.update(&task);
+        for (key, bytes) in self.states.iter().flatten() {
+            if let Ok(state) = self.decode::<StateRecord>(&key, &bytes) {
+                index.update(&state);
             }
         }
     }
@@ -226,35 +243,67 @@ impl Registry {
         }
     }
 
-    fn decode(&self, key: &[u8], bytes: &[u8]) -> Result<Task, RegistryError> {
-        serde_json::from_slice(bytes).map_err(|source| RegistryError::Corrupt {
+    /// Decodes one stored record; `key` names it in the error.
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<T, RegistryError> {
+        serde_json::from_slice(bytes).map_err(|source| self.corrupt(key, source))
+    }
+
+    /// The error for a record under `key` that does not decode (or is missing its other
+    /// half).
+    fn corrupt(&self, key: &[u8], source: serde_json::Error) -> RegistryError {
+        RegistryError::Corrupt {
             path: self.path.clone(),
-            key: String::from_utf8_lossy(key).into_owned(),
+            key: printable_key(key),
+            source,
+        }
+    }
+
+    /// Encodes one record for storage.
+    fn encode<T: serde::Serialize>(
+        &self,
+        id: &TaskId,
+        record: &T,
+    ) -> Result<Vec<u8>, RegistryError> {
+        serde_json::to_vec(record).map_err(|source| RegistryError::Corrupt {
+            path: self.path.clone(),
+            key: id.to_string(),
             source,
         })
     }
 
-    fn order_key(task: &Task) -> Vec<u8> {
-        let mut key = task.created_at.unix_ms().to_be_bytes().to_vec();
-        key.extend_from_slice(task.id.as_str().as_bytes());
-        key
+    /// The whole task stored under `key`, given its decoded state record.
+    fn join_request(&self, key: &[u8], state: StateRecord) -> Result<Task, RegistryError> {
+        let Some(bytes) = self.requests.get(key).map_err(self.err("get request"))? else {
+            return Err(self.corrupt(
+                key,
+                serde::de::Error::custom("the task's request record is missing"),
+            ));
+        };
+        let request: RequestRecord = self.decode(key, &bytes)?;
+        Ok(state::join(state, request))
     }
 
-    /// Removes a task's record and index entry, and flushes.
+    /// Removes a task's records and index entries, and flushes.
     pub async fn remove(&self, task: &Task) -> Result<(), RegistryError> {
+        let key = state::order_key(&task.id, task.created_at);
         {
             let mut attention = self.attention.lock();
-            self.tasks
-                .remove(task.id.as_str())
-                .map_err(self.err("remove"))?;
+            self.states.remove(&key).map_err(self.err("remove"))?;
             attention.remove(&task.id);
         }
-        self.by_created
-            .remove(Self::order_key(task))
-            .map_err(self.err("remove index"))?;
-        if let Some(key) = &task.request_id {
+        self.ids
+            .remove(task.id.as_str())
+            .map_err(self.err("remove id"))?;
+        self.requests
+            .remove(&key)
+            .map_err(self.err("remove request"))?;
+        if let Some(request_id) = &task.request_id {
             self.by_request_id
-                .remove(key.as_str())
+                .remove(request_id.as_str())
                 .map_err(self.err("remove request id"))?;
         }
         self.flush().await
@@ -268,28 +317,44 @@ impl Registry {
 
     /// Stores `task` (insert or replace) without waiting for the disk: for bulk writes that
     /// end with one [`Registry::flush`].
+    ///
+    /// Only the small state record is written on every save; the id entry and the request
+    /// record are written when they are new or differ from what is stored (a read, which
+    /// costs sled no node rewrite).
     pub fn save_unflushed(&self, task: &Task) -> Result<(), RegistryError> {
-        let mut stored = task.clone();
-        // Derived at read time from the live queue; never stored.
-        stored.queue_position = None;
-        let bytes = serde_json::to_vec(&stored).map_err(|source| RegistryError::Corrupt {
-            path: self.path.clone(),
-            key: task.id.to_string(),
-            source,
-        })?;
+        let key = state::order_key(&task.id, task.created_at);
+        let (state, request) = state::split(task);
+        let state_bytes = self.encode(&task.id, &state)?;
+        let request_bytes = self.encode(&task.id, &request)?;
+        // The request first: a state record is never stored without its request.
+        let stored_request = self.requests.get(&key).map_err(self.err("get request"))?;
+        if stored_request.as_deref() != Some(request_bytes.as_slice()) {
+            self.requests
+                .insert(key.as_slice(), request_bytes)
+                .map_err(self.err("insert request"))?;
+        }
+        let stored_key = self.ids.get(task.id.as_str()).map_err(self.err("get id"))?;
+        if stored_key.as_deref() != Some(key.as_slice()) {
+            self.ids
+                .insert(task.id.as_str(), key.as_slice())
+                .map_err(self.err("index id"))?;
+        }
         let mut attention = self.attention.lock();
-        self.tasks
-            .insert(task.id.as_str(), bytes)
+        self.states
+            .insert(key.as_slice(), state_bytes)
             .map_err(self.err("insert"))?;
-        attention.update(task);
+        attention.update(&state);
         drop(attention);
-        self.by_created
-            .insert(Self::order_key(task), task.id.as_str())
-            .map_err(self.err("index"))?;
-        if let Some(key) = &task.request_id {
-            self.by_request_id
-                .insert(key.as_str(), task.id.as_str())
-                .map_err(self.err("index request id"))?;
+        if let Some(request_id) = &task.request_id {
+            let stored = self
+                .by_request_id
+                .get(request_id.as_str())
+                .map_err(self.err("get request id"))?;
+            if stored.as_deref() != Some(task.id.as_str().as_bytes()) {
+                self.by_request_id
+                    .insert(request_id.as_str(), task.id.as_str())
+                    .map_err(self.err("index request id"))?;
+            }
         }
         Ok(())
     }
@@ -311,23 +376,31 @@ impl Registry {
 
     /// The task with exactly this id.
     pub fn get(&self, id: &TaskId) -> Result<Option<Task>, RegistryError> {
-        match self.tasks.get(id.as_str()).map_err(self.err("get"))? {
-            Some(bytes) => self.decode(id.as_str().as_bytes(), &bytes).map(Some),
-            None => Ok(None),
-        }
+        let Some(key) = self.ids.get(id.as_str()).map_err(self.err("get id"))? else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.states.get(&key).map_err(self.err("get"))? else {
+            // The id entry outlived a removal cut short: the task is gone.
+            return Ok(None);
+        };
+        let state = self.decode(&key, &bytes)?;
+        self.join_request(&key, state).map(Some)
     }
 
-    /// True if a task with this exact id exists.
+    /// True if a task with this exact id exists: its id entry and its state record (an id
+    /// entry alone is what a save or removal cut short leaves, and a restore from the task
+    /// directories must not skip that task).
     pub fn contains(&self, id: &TaskId) -> Result<bool, RegistryError> {
-        self.tasks
-            .contains_key(id.as_str())
-            .map_err(self.err("contains"))
+        match self.ids.get(id.as_str()).map_err(self.err("contains"))? {
+            Some(key) => self.states.contains_key(&key).map_err(self.err("contains")),
+            None => Ok(false),
+        }
     }
 
     /// Resolves a full id or an unambiguous prefix.
     pub fn resolve(&self, prefix: &str) -> Result<Resolved, RegistryError> {
         let mut found = Vec::new();
-        for entry in self.tasks.scan_prefix(prefix) {
+        for entry in self.ids.scan_prefix(prefix) {
             let (key, _) = entry.map_err(self.err("scan"))?;
             let id = TaskId::from_stored(String::from_utf8_lossy(&key).into_owned());
             if id.as_str() == prefix {
@@ -345,12 +418,14 @@ impl Registry {
         })
     }
 
-    /// Checks that every record decodes (the start-up consistency check).
+    /// Checks that every record decodes and has its request (the start-up consistency
+    /// check).
     pub fn check(&self) -> Result<usize, RegistryError> {
         let mut tasks = 0;
-        for entry in self.tasks.iter() {
+        for entry in self.states.iter() {
             let (key, bytes) = entry.map_err(self.err("iterate"))?;
-            self.decode(&key, &bytes)?;
+            let state = self.decode(&key, &bytes)?;
+            self.join_request(&key, state)?;
             tasks += 1;
         }
         Ok(tasks)
@@ -360,9 +435,9 @@ impl Registry {
     /// registry is never held in memory at once.
     pub fn tasks_where(&self, keep: impl Fn(&Task) -> bool) -> Result<Vec<Task>, RegistryError> {
         let mut tasks = Vec::new();
-        for entry in self.tasks.iter() {
+        for entry in self.states.iter() {
             let (key, bytes) = entry.map_err(self.err("iterate"))?;
-            let task = self.decode(&key, &bytes)?;
+            let task = self.join_request(&key, self.decode(&key, &bytes)?)?;
             if keep(&task) {
                 tasks.push(task);
             }
@@ -371,7 +446,8 @@ impl Registry {
     }
 
     /// Tasks newest first, filtered by state and cwd, one page at a time. The cursor is the
-    /// hex index key of the last task of the previous page.
+    /// hex storage key of the last task of the previous page. Filters read the state
+    /// records alone; only the tasks returned read their request.
     pub fn list(&self, query: &ListQuery) -> Result<TaskPage, RegistryError> {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize;
         let upper = match &query.cursor {
@@ -381,51 +457,24 @@ impl Registry {
             None => None,
         };
         let range = match &upper {
-            Some(key) => self.by_created.range(..key.as_slice()),
-            None => self.by_created.range::<&[u8], _>(..),
+            Some(key) => self.states.range(..key.as_slice()),
+            None => self.states.range::<&[u8], _>(..),
         };
         let mut tasks = Vec::new();
+        let mut last_key = Vec::new();
         let mut next_cursor = None;
         for entry in range.rev() {
-            let (_, id) = entry.map_err(self.err("list"))?;
-            let id = TaskId::from_stored(String::from_utf8_lossy(&id).into_owned());
-            let Some(task) = self.get(&id)? else {
-                continue;
-            };
-            if !query.states.is_empty() && !query.states.contains(&task.state) {
-                continue;
-            }
-            if let Some(cwd) = &query.cwd
-                && !task.started_within(cwd)
-            {
-                continue;
-            }
-            if let Some(thread) = &query.thread_id
-                && task.thread_id.as_ref() != Some(thread)
-            {
-                continue;
-            }
-            if let Some(label) = &query.label
-                && !task.labels.contains(label)
-            {
-                continue;
-            }
-            if let Some(session) = &query.session_id
-                && task.session_id.as_ref() != Some(session)
-            {
-                continue;
-            }
-            if query.unread && !task.is_unread() {
-                continue;
-            }
-            if query.kind.is_some_and(|kind| kind != task.kind) {
+            let (key, bytes) = entry.map_err(self.err("list"))?;
+            let state: StateRecord = self.decode(&key, &bytes)?;
+            if !lists(query, &state) {
                 continue;
             }
             if tasks.len() == limit {
-                next_cursor = Some(encode_hex(&Self::order_key(&tasks[limit - 1])));
+                next_cursor = Some(encode_hex(&last_key));
                 break;
             }
-            tasks.push(task);
+            tasks.push(self.join_request(&key, state)?);
+            last_key = key.to_vec();
         }
         Ok(TaskPage { tasks, next_cursor })
     }
@@ -444,12 +493,47 @@ impl Registry {
 
     /// Number of tasks recorded.
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.states.len()
     }
 
     /// True when no task is recorded.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.states.is_empty()
+    }
+}
+
+/// True when the task whose state is `state` passes every filter of `query`.
+fn lists(query: &ListQuery, state: &StateRecord) -> bool {
+    (query.states.is_empty() || query.states.contains(&state.state))
+        && query.cwd.as_ref().is_none_or(|cwd| {
+            codexd_api::origin_cwd(&state.cwd, state.worktree.as_ref()).starts_with(cwd)
+        })
+        && query
+            .thread_id
+            .as_ref()
+            .is_none_or(|thread| state.thread_id.as_ref() == Some(thread))
+        && query
+            .label
+            .as_ref()
+            .is_none_or(|label| state.labels.contains(label))
+        && query
+            .session_id
+            .as_ref()
+            .is_none_or(|session| state.session_id.as_ref() == Some(session))
+        && (!query.unread || state.is_unread())
+        && query.kind.is_none_or(|kind| kind == state.kind)
+}
+
+/// A storage key as text for error messages: an id as it is, an order key (which starts
+/// with a zero byte until the year 10 million) as its id and creation time.
+fn printable_key(key: &[u8]) -> String {
+    match key.split_first_chunk::<8>() {
+        Some((ms, id)) if key.first() == Some(&0) => format!(
+            "{} (created at {} ms)",
+            String::from_utf8_lossy(id),
+            u64::from_be_bytes(*ms)
+        ),
+        _ => String::from_utf8_lossy(key).into_owned(),
     }
 }
 
