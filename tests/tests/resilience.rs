@@ -414,21 +414,37 @@ fn a_bad_log_size_is_refused_at_start_up() {
 
 /// Reads from `stream` until the daemon closes it; true if it did within `within`.
 fn closed_by_daemon(stream: &mut UnixStream, within: Duration) -> bool {
-    closed_by_daemon_after(stream, within).is_some()
+    closed_by_daemon_after(stream, within).is_ok()
 }
 
-/// Like [`closed_by_daemon`]: `Some(what the daemon sent before closing)`, `None` if it
-/// did not close the connection within `within`.
-fn closed_by_daemon_after(stream: &mut UnixStream, within: Duration) -> Option<Vec<u8>> {
-    stream.set_read_timeout(Some(within)).unwrap();
+/// Like [`closed_by_daemon`]: `Ok(what the daemon sent before closing)`, or `Err` saying
+/// why not: still open after `within`, or a read error other than a reset. A read cut
+/// short by a signal (a socket with a read timeout is never restarted, whatever the
+/// handler asks) is retried until the deadline.
+fn closed_by_daemon_after(stream: &mut UnixStream, within: Duration) -> Result<Vec<u8>, String> {
+    let deadline = std::time::Instant::now() + within;
     let mut received = Vec::new();
     let mut buf = [0u8; 65536];
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!("still open after {within:?}"));
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
         match stream.read(&mut buf) {
-            Ok(0) => return Some(received),
+            Ok(0) => return Ok(received),
             Ok(n) => received.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(received),
-            Err(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(received),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(format!("read failed: {e} ({:?})", e.kind())),
         }
     }
 }
@@ -642,7 +658,12 @@ fn the_rest_of_the_bad_input_list_gets_typed_errors() {
     // 16,384 waiters), so a crowd this size may all be served.
     let mut overloaded = 0;
     for stream in &mut crowd {
-        let said = closed_by_daemon_after(stream, Duration::from_secs(60)).expect("closed");
+        let said = closed_by_daemon_after(stream, Duration::from_secs(60)).unwrap_or_else(|why| {
+            let log = env.daemon_log();
+            let skip = log.chars().count().saturating_sub(4000);
+            let tail: String = log.chars().skip(skip).collect();
+            panic!("not closed by the daemon: {why}\n...{tail}")
+        });
         if !said.is_empty() {
             let error: Value = serde_json::from_slice(said.trim_ascii_end()).unwrap();
             assert_eq!(error["error"]["code"], -32006, "{error}");
