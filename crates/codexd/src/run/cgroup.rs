@@ -147,8 +147,8 @@ pub fn remove_if_empty(task_id: &str) {
 
 /// [`remove_if_empty`], retried for up to a second while the cgroup holds no process: the
 /// kernel reports a cgroup busy for a moment after its last process has exited.
-pub async fn remove_when_empty(task_id: &str) {
-    let Some(dir) = path(task_id).filter(|d| d.is_dir()) else {
+pub async fn remove_when_empty(task_id: String) {
+    let Some(dir) = path(&task_id).filter(|d| d.is_dir()) else {
         return;
     };
     for _ in 0..50 {

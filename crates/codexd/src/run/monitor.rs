@@ -128,7 +128,8 @@ impl Supervisor {
         let exit = exit
             .or_else(|| super::exit_fallback::recover(&config, &dir, &task.id))
             .or_else(|| unrecorded_exit(&task, &dir, runner_status));
-        if stop.is_some() || exit.is_none() {
+        let ended_by_itself = stop.is_none() && exit.is_some();
+        if !ended_by_itself {
             // A stopped run, or one whose supervisor died (killed, or crashed) without
             // recording codex's exit: nothing of it may outlive it, and it is settled only
             // once nothing of it is left.
@@ -136,8 +137,6 @@ impl Supervisor {
             if killed > 0 {
                 tracing::info!(task = %task.id, killed, "killed processes of the ended run");
             }
-        } else {
-            super::cgroup::remove_when_empty(task.id.as_str()).await;
         }
         self.ingest(&mut task, &dir, &mut facts, &mut offset, published_upto)
             .await;
@@ -148,6 +147,12 @@ impl Supervisor {
             tracing::error!(task = %task.id, "cannot record the end of the run: {e}");
         }
         tracing::info!(task = %task.id, state = %task.state, "run ended");
+        if ended_by_itself {
+            // Off the completion path: the kernel keeps an emptied cgroup busy for a while
+            // (often longer than the 20 ms retry step), and waiting for it here delayed
+            // every completion notice by that much. Nothing reads the cgroup of an ended run.
+            tokio::spawn(super::cgroup::remove_when_empty(task.id.to_string()));
+        }
         self.release(&task.id).await;
     }
 
