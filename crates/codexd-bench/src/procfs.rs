@@ -92,6 +92,52 @@ pub fn parse_status_kib(text: &str, key: &str) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
+/// Nanoseconds each live thread of `pid` has run, from `/proc/PID/task/TID/schedstat`
+/// (the scheduler's own account, to the nanosecond, where `stat` counts 10 ms ticks).
+pub fn thread_runtimes(pid: u32) -> anyhow::Result<std::collections::BTreeMap<u32, u64>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut runtimes = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
+        let Some(tid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A thread that exits between the listing and the read is skipped.
+        let Ok(text) = std::fs::read_to_string(format!("{dir}/{tid}/schedstat")) else {
+            continue;
+        };
+        runtimes.insert(tid, parse_schedstat(&text)?);
+    }
+    Ok(runtimes)
+}
+
+/// The run time (first field, ns) of a `schedstat` file.
+pub fn parse_schedstat(text: &str) -> anyhow::Result<u64> {
+    text.split_whitespace()
+        .next()
+        .context("empty schedstat")?
+        .parse()
+        .context("schedstat run time")
+}
+
+/// CPU used by `pid`'s threads between two [`thread_runtimes`] readings, in nanoseconds,
+/// and how many threads of the first reading had exited by the second (their time since
+/// the first reading is not counted).
+pub fn runtime_between(
+    before: &std::collections::BTreeMap<u32, u64>,
+    after: &std::collections::BTreeMap<u32, u64>,
+) -> (u64, usize) {
+    let used = after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    let exited = before.keys().filter(|tid| !after.contains_key(tid)).count();
+    (used, exited)
+}
+
 /// Current resident set (KiB).
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     status_kib(pid, "VmRSS")
@@ -166,6 +212,27 @@ pub fn children_cpu() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedstat_run_time_is_its_first_field() {
+        assert_eq!(parse_schedstat("123456789 2000 31\n").unwrap(), 123_456_789);
+        assert!(parse_schedstat("").is_err());
+        assert!(parse_schedstat("x 1 2").is_err());
+    }
+
+    #[test]
+    fn runtime_between_counts_new_threads_whole_and_reports_exited_ones() {
+        let before = std::collections::BTreeMap::from([(1, 100), (2, 50)]);
+        let after = std::collections::BTreeMap::from([(1, 160), (3, 7)]);
+        // Thread 1 ran 60 ns, thread 3 (new) 7 ns; thread 2 exited.
+        assert_eq!(runtime_between(&before, &after), (67, 1));
+    }
+
+    #[test]
+    fn this_process_has_a_thread_runtime() {
+        let runtimes = thread_runtimes(std::process::id()).unwrap();
+        assert!(runtimes.contains_key(&std::process::id()));
+    }
 
     #[test]
     fn stat_with_spaces_in_the_name() {

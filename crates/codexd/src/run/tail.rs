@@ -9,8 +9,11 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 
-/// The safety poll of a watched log: how often it is read even without a wake-up.
-pub const SAFETY_POLL: Duration = Duration::from_secs(2);
+/// The safety poll of a watched log: how often it is read even without a wake-up. Only a
+/// missed inotify event (an overflowed queue) makes it matter, and then a line is seen at
+/// most this late, never lost; at 2 s, 16 silent runs cost the daemon 1.7x its idle CPU,
+/// at 10 s 1.2x (BENCHMARKS.md, section 9).
+pub const SAFETY_POLL: Duration = Duration::from_secs(10);
 
 /// The poll period of a log that could not be watched.
 pub const FALLBACK_POLL: Duration = Duration::from_millis(20);
