@@ -93,6 +93,32 @@ pub fn output(cmd: &mut Command) -> Output {
     }
 }
 
+/// The most tasks that ran at once, from the `started_at` and `finished_at` of finished
+/// tasks (`show --json` objects). An end at the same millisecond as a start counts first:
+/// a slot freed, then reused.
+pub fn peak_running(tasks: &[Value]) -> i32 {
+    let ms = |task: &Value, field: &str| {
+        let text = task[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} of a finished task: {task}"));
+        humantime::parse_rfc3339(text)
+            .unwrap_or_else(|e| panic!("{field} {text}: {e}"))
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i128)
+    };
+    let mut edges: Vec<(i128, i32)> = tasks
+        .iter()
+        .flat_map(|t| [(ms(t, "started_at"), 1), (ms(t, "finished_at"), -1)])
+        .collect();
+    edges.sort();
+    let (mut running, mut peak) = (0, 0);
+    for (_, delta) in edges {
+        running += delta;
+        peak = peak.max(running);
+    }
+    peak
+}
+
 /// Pids of live processes whose environment has `CODEXD_TASK_ID=<task_id>`.
 pub fn task_processes(task_id: &str) -> Vec<u32> {
     let needle = format!("CODEXD_TASK_ID={task_id}");

@@ -2,7 +2,7 @@
 //! `codexctl`, the real Codex CLI against the scripted model server, and real git
 //! repositories. The user's tree, index and stash stay as they were until `apply`.
 
-use codexd_tests::daemon::{TestEnv, git, output};
+use codexd_tests::daemon::{TestEnv, git, output, peak_running};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
 use serde_json::Value;
 use std::path::Path;
@@ -386,6 +386,9 @@ fn best_of_three_runs_in_three_worktrees_and_compare_ranks_them_by_tests() {
     let (code, summary) = env.wait(&id_refs);
     assert_eq!(code, 0, "{summary}\n{}", env.daemon_log());
     assert_eq!(user_state(&work), before, "the user's tree untouched");
+    // The attempts ran under the daemon's normal limit (--max-running 2), not all at once.
+    let finished: Vec<Value> = ids.iter().map(|id| env.show(id)).collect();
+    assert_eq!(peak_running(&finished), 2, "{finished:?}");
 
     let compare = ok_json(&env, &["compare", &group, "--json"]);
     assert_eq!(compare["group"], group.as_str());
@@ -548,17 +551,48 @@ fn worktree_tasks_survive_a_daemon_restart_and_resume_in_the_same_worktree() {
     assert!(rebuilt["worktree"]["discarded_at"].is_string(), "{rebuilt}");
     assert!(env.show(&id)["worktree"]["discarded_at"].is_string());
 
-    // Prune removes the worktree and branch of a pruned task.
+    // Prune removes the worktree and branch of a pruned task; a worktree whose directory
+    // was removed by hand is reported in the reply, and the prune goes on.
     let third = env.start_task("[first] once more", &["--worktree"]);
-    assert_eq!(env.wait(&[&third]).0, 0, "{}", env.daemon_log());
+    let fourth = env.start_task("[first] and again", &["--worktree"]);
+    assert_eq!(env.wait(&[&third, &fourth]).0, 0, "{}", env.daemon_log());
     let third_path = env.state_dir.join("worktrees").join(&third);
-    assert!(third_path.is_dir());
-    assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 2);
+    let fourth_path = env.state_dir.join("worktrees").join(&fourth);
+    assert!(third_path.is_dir() && fourth_path.is_dir());
+    assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 3);
+    std::fs::remove_dir_all(&fourth_path).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    ok(&env, &["prune", "--older-than", "1ms"]);
+    let reply = ok_json(&env, &["prune", "--older-than", "1ms", "--json"]);
+    let pruned: Vec<&str> = reply["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|id| id.as_str())
+        .collect();
+    assert!(
+        pruned.contains(&third.as_str()) && pruned.contains(&fourth.as_str()),
+        "{reply}"
+    );
+    let notes = reply["notes"].as_array().expect("notes on what was gone");
+    assert!(
+        notes.iter().any(|n| {
+            let n = n.as_str().unwrap_or_default();
+            n.starts_with(&format!("{fourth}: ")) && n.contains("already gone")
+        }),
+        "the hand-removed worktree is reported: {reply}"
+    );
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.as_str().unwrap_or_default().starts_with(&third)),
+        "nothing to report for the intact worktree: {reply}"
+    );
     assert!(!third_path.exists(), "prune removed the worktree");
     assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 1);
     assert_eq!(codexd_branches(&work), "");
+    // Nothing was left to report on: the field is absent from an empty prune.
+    let reply = ok_json(&env, &["prune", "--older-than", "1ms", "--json"]);
+    assert_eq!(reply, serde_json::json!({"pruned": [], "dry_run": false}));
 }
 
 #[test]

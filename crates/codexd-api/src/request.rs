@@ -250,6 +250,11 @@ pub struct PruneReply {
     pub pruned: Vec<crate::TaskId>,
     /// True when nothing was removed because it was a dry run.
     pub dry_run: bool,
+    /// What pruning found already gone and went on without, one line each (a worktree
+    /// directory or branch removed by hand, a repository that no longer exists). Absent
+    /// when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Reply of `codexd_version`: identity and health of the daemon.

@@ -104,7 +104,7 @@ pub async fn run_with(mut config: Config, handoff: systemd::Handoff) -> anyhow::
             loop {
                 every.tick().await;
                 match pruner.prune(retention, false).await {
-                    Ok(pruned) if !pruned.is_empty() => {
+                    Ok((pruned, _notes)) if !pruned.is_empty() => {
                         tracing::info!(
                             pruned = pruned.len(),
                             "scheduled prune removed old finished tasks"

@@ -910,12 +910,16 @@ impl CodexdApiServer for Service {
 
     async fn prune(&self, older_than_ms: u64, dry_run: Option<bool>) -> RpcResult<PruneReply> {
         let dry_run = dry_run.unwrap_or(false);
-        let pruned = self
+        let (pruned, notes) = self
             .supervisor
             .prune(Duration::from_millis(older_than_ms), dry_run)
             .await
             .map_err(storage)?;
-        Ok(PruneReply { pruned, dry_run })
+        Ok(PruneReply {
+            pruned,
+            dry_run,
+            notes,
+        })
     }
 
     async fn diff(&self, id: String) -> RpcResult<codexd_api::worktree::DiffReply> {

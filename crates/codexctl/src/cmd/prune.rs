@@ -13,7 +13,8 @@ pub struct Args {
     /// Only list what would be removed.
     #[arg(long)]
     dry_run: bool,
-    /// Print {"pruned": [ids], "dry_run": bool}.
+    /// Print {"pruned": [ids], "dry_run": bool, "notes": [lines]} ("notes" only when
+    /// something was already gone, e.g. a worktree removed by hand).
     #[arg(long)]
     json: bool,
 }
@@ -33,6 +34,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let mut text = format!("{verb} {} finished task(s)\n", reply.pruned.len());
     for id in &reply.pruned {
         text.push_str(&format!("{id}\n"));
+    }
+    for note in &reply.notes {
+        text.push_str(&format!("note: {note}\n"));
     }
     crate::out::text(&text)
 }

@@ -17,21 +17,25 @@ impl Supervisor {
     /// Removes finished tasks that ended more than `older_than` ago: the directory is first
     /// renamed out of the way (so a crash cannot resurrect a half-removed task), then the
     /// record goes, then the files. Queued and running tasks are never touched.
+    ///
+    /// Returns the pruned ids, oldest first, and notes on what was already gone (a
+    /// worktree removed by hand): reported, never fatal.
     pub async fn prune(
         &self,
         older_than: Duration,
         dry_run: bool,
-    ) -> Result<Vec<TaskId>, RegistryError> {
+    ) -> Result<(Vec<TaskId>, Vec<String>), RegistryError> {
         let now = Timestamp::now();
         let mut old: Vec<Task> = self.inner.registry.tasks_where(|t| {
             t.state.is_terminal() && t.finished_at.is_some_and(|at| at.until(now) > older_than)
         })?;
         old.sort_by_key(|t| t.finished_at);
         if dry_run {
-            return Ok(old.into_iter().map(|t| t.id).collect());
+            return Ok((old.into_iter().map(|t| t.id).collect(), Vec::new()));
         }
         let root = self.inner.config.tasks_root();
         let mut pruned = Vec::with_capacity(old.len());
+        let mut notes = Vec::new();
         for task in old {
             let dir = TaskDir::new(&root, &task.id).path().to_path_buf();
             let doomed = root.join(format!("{PRUNED_PREFIX}{}", task.id));
@@ -42,7 +46,7 @@ impl Supervisor {
                 continue;
             }
             self.inner.registry.remove(&task).await?;
-            self.prune_worktree(&task).await;
+            notes.extend(self.prune_worktree(&task).await);
             // What a run may have left outside its directory (settling removes both; a
             // daemon killed in between may not have).
             super::config_layer::sweep(&doomed);
@@ -60,14 +64,15 @@ impl Supervisor {
         if !pruned.is_empty() {
             tracing::info!(count = pruned.len(), "pruned finished tasks");
         }
-        Ok(pruned)
+        Ok((pruned, notes))
     }
 
     /// Removes a pruned task's worktree and branch, unless already discarded or still used
-    /// by a task that stays (a resume of it). What was already gone is logged, not fatal.
-    async fn prune_worktree(&self, task: &Task) {
+    /// by a task that stays (a resume of it). Returns, each naming the task, what was
+    /// already gone or could not be removed: reported, not fatal.
+    async fn prune_worktree(&self, task: &Task) -> Vec<String> {
         let Some(info) = task.worktree.as_ref().filter(|w| w.discarded_at.is_none()) else {
-            return;
+            return Vec::new();
         };
         let shared = self
             .inner
@@ -76,15 +81,20 @@ impl Supervisor {
             .map(|users| !users.is_empty())
             .unwrap_or(true);
         if shared {
-            return;
+            return Vec::new();
         }
         match crate::worktree::discard(info).await {
-            Ok(notes) => {
-                for note in notes {
+            Ok(notes) => notes
+                .into_iter()
+                .map(|note| {
                     tracing::info!(task = %task.id, "pruning its worktree: {note}");
-                }
+                    format!("{}: {note}", task.id)
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(task = %task.id, "cannot remove its worktree: {e}");
+                vec![format!("{}: cannot remove its worktree: {e}", task.id)]
             }
-            Err(e) => tracing::warn!(task = %task.id, "cannot remove its worktree: {e}"),
         }
     }
 
