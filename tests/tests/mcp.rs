@@ -1232,3 +1232,107 @@ async fn worktree_isolation_diff_apply_compare_and_discard_through_the_tools() {
         .await;
     assert_eq!(failed.is_error, Some(true));
 }
+
+/// The run options of issue 13 through the tools: effort, images, extra directories and an
+/// output schema given to `codex_start` reach the task, codex and the model's request; the
+/// answer comes back as `final_json`; `codex_resume` takes its own effort; a bad value is a
+/// tool error and no task.
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_start_and_resume_carry_effort_images_add_dirs_and_a_schema() {
+    let env = env_with(vec![
+        Scenario::new("[mcp-options]", vec![Step::message(r#"{"verdict":"ok"}"#)]),
+        Scenario::new("[mcp-more]", vec![Step::message("plain words")]),
+    ]);
+    let image = env.root.path().join("pixel.png");
+    std::fs::write(&image, codexd_tests::PNG).unwrap();
+    let extra = env.root.path().join("extra-dir");
+    std::fs::create_dir_all(&extra).unwrap();
+    let extra = extra.canonicalize().unwrap();
+    let shim = Shim::start(&env).await;
+
+    let mut args = start_args(&env, "[mcp-options] judge the picture");
+    args["effort"] = json!("high");
+    args["images"] = json!([image.display().to_string()]);
+    args["add_dirs"] = json!([extra.display().to_string()]);
+    args["output_schema"] = json!({
+        "type": "object",
+        "properties": {"verdict": {"type": "string", "enum": ["ok", "bad"]}},
+        "required": ["verdict"],
+        "additionalProperties": false
+    });
+    let started = ok(&shim.call("codex_start", args).await);
+    let id = started["task_id"].as_str().expect("id").to_string();
+    let task = env.show(&id);
+    assert_eq!(task["effort"], "high", "{task}");
+    assert_eq!(task["add_dirs"][0], extra.display().to_string());
+    let copy = task["images"][0].as_str().expect("an image copy");
+    assert!(
+        copy.starts_with(env.task_dir(&id).to_str().unwrap()),
+        "{copy}"
+    );
+    assert!(env.task_dir(&id).join("output-schema.json").is_file());
+    let done = wait_done(&shim, &[&id]).await;
+    assert_eq!(state(&done["tasks"][0]), "succeeded", "{done}");
+    let result = ok(&shim.call("codex_result", json!({ "task_id": id })).await);
+    assert_eq!(result["final_json"], json!({"verdict": "ok"}), "{result}");
+    assert!(
+        result.get("schema_error").is_none_or(Value::is_null),
+        "{result}"
+    );
+
+    let request_body = |tag: &str| {
+        env.server
+            .requests()
+            .into_iter()
+            .find(|r| r.tag.as_deref() == Some(tag))
+            .unwrap_or_else(|| panic!("a model request for {tag}"))
+            .body
+    };
+    let body = request_body("[mcp-options]");
+    assert_eq!(body["reasoning"]["effort"], "high", "{}", body["reasoning"]);
+    assert!(
+        body["input"].to_string().contains("input_image"),
+        "the image"
+    );
+    assert!(
+        body.to_string().contains(&extra.display().to_string()),
+        "the extra directory is in codex's context"
+    );
+    assert!(
+        body["text"].to_string().contains("verdict"),
+        "the schema: {}",
+        body["text"]
+    );
+
+    // A resume takes its own effort.
+    let resumed = ok(&shim
+        .call(
+            "codex_resume",
+            json!({ "task_id": id, "prompt": "[mcp-more] and now?", "effort": "low" }),
+        )
+        .await);
+    let resumed_id = resumed["task_id"].as_str().expect("id").to_string();
+    assert_eq!(env.show(&resumed_id)["effort"], "low");
+    let done = wait_done(&shim, &[&resumed_id]).await;
+    assert_eq!(state(&done["tasks"][0]), "succeeded", "{done}");
+    let body = request_body("[mcp-more]");
+    assert_eq!(body["reasoning"]["effort"], "low", "{}", body["reasoning"]);
+
+    // A bad value is refused before a task exists.
+    let listed = |env: &TestEnv| {
+        let out = output(env.codexctl().args(["list", "--json"]));
+        serde_json::from_slice::<Value>(&out.stdout).expect("list --json")["tasks"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = listed(&env);
+    let mut args = start_args(&env, "[mcp-options] again");
+    args["effort"] = json!("extreme");
+    let error = tool_error(&shim.call("codex_start", args).await);
+    assert!(error.contains("effort"), "{error}");
+    let mut args = start_args(&env, "[mcp-options] again");
+    args["images"] = json!(["/nonexistent/picture.png"]);
+    let error = tool_error(&shim.call("codex_start", args).await);
+    assert!(error.contains("/nonexistent/picture.png"), "{error}");
+    assert_eq!(listed(&env), before, "no task was created");
+}

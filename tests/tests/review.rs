@@ -2,6 +2,7 @@
 //! extra directories, output schemas) with the real Codex CLI against the loopback model
 //! server.
 
+use codexd_tests::PNG;
 use codexd_tests::codex_cli::{MOCK_MODEL, mock_config_overrides};
 use codexd_tests::daemon::{TestEnv, output};
 use codexd_tests::model_server::{MockModelServer, Scenario, Step};
@@ -14,15 +15,6 @@ const UNCOMMITTED_PROMPT: &str = "Review the current code changes";
 
 /// A review as codex's review mode expects it from the model (FILE is replaced).
 const REVIEW_JSON: &str = r#"{"findings":[{"title":"[P1] Division by zero","body":"`div` divides by `b` without checking it.","confidence_score":0.8,"priority":1,"code_location":{"absolute_file_path":"FILE","line_range":{"start":2,"end":3}}},{"title":"[P3] Name","body":"`div` is a terse name.","confidence_score":0.4,"priority":3,"code_location":{"absolute_file_path":"FILE","line_range":{"start":1,"end":1}}}],"overall_correctness":"patch is incorrect","overall_explanation":"The new function can panic.","overall_confidence_score":0.7}"#;
-
-/// A 1x1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
-    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
 
 /// A daemon-backed environment around `scenarios`, daemon started.
 fn env_with(scenarios: Vec<Scenario>) -> TestEnv {
