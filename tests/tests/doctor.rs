@@ -99,6 +99,61 @@ fn doctor_reports_each_check_ok_and_says_how_to_fix_what_fails() {
         "the version: {codex}"
     );
 
+    // A server registered with `claude mcp add` is recognised, as is the service written
+    // by `daemon install`.
+    std::fs::write(
+        env.root.path().join("home/.claude.json"),
+        r#"{"mcpServers": {"codex": {"type": "stdio", "command": "codexd-mcp", "args": []}}}"#,
+    )
+    .unwrap();
+    let mut install = env.codexctl();
+    install
+        .args(["daemon", "install", "--no-start", "--manager", "systemd"])
+        .env("HOME", env.root.path().join("home"))
+        .env_remove("XDG_CONFIG_HOME");
+    let out = output(&mut install);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, checks) = doctor(&env, &[]);
+    let check = |name: &str| checks.iter().find(|c| c["check"] == name).unwrap().clone();
+    assert_eq!(status(&checks, "claude code"), "ok", "{checks:?}");
+    assert!(
+        check("claude code")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("registered"),
+        "{checks:?}"
+    );
+    assert_eq!(status(&checks, "service"), "ok", "{checks:?}");
+    assert!(
+        check("service")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("codexd.service"),
+        "{checks:?}"
+    );
+    assert_eq!(code, Some(0));
+
+    // A socket directory others can enter is a failure naming it.
+    let socket_dir = env.socket.parent().unwrap().to_path_buf();
+    let mode = std::fs::metadata(&socket_dir).unwrap().permissions();
+    std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, checks) = doctor(&env, &[]);
+    std::fs::set_permissions(&socket_dir, mode).unwrap();
+    assert_eq!(status(&checks, "permissions"), "fail", "{checks:?}");
+    let permissions = checks.iter().find(|c| c["check"] == "permissions").unwrap();
+    assert!(
+        permissions["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{} is 755", socket_dir.display())),
+        "{permissions}"
+    );
+    assert_eq!(code, Some(1));
+
     // A plugin install is recognised.
     let plugins = env.root.path().join("home/.claude/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
