@@ -220,6 +220,16 @@ impl Request {
             .find(|r| r.tool_use_id == id)
     }
 
+    /// The first `user` message as JSON text: what a slash command expanded to (its text,
+    /// with the output of its `!` lines), whatever shape Claude Code gives its content.
+    pub fn first_user_message(&self) -> String {
+        self.messages()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    }
+
     /// The text of the last `user` message (its text blocks, joined by newlines).
     pub fn last_user_text(&self) -> String {
         self.messages()

@@ -39,6 +39,37 @@ fn stderr(out: &std::process::Output) -> String {
     )
 }
 
+/// `claude -p PROMPT` (JSON output) in session `session` with the plugin loaded from this
+/// repository (`--plugin-dir`); fails the test, with the daemon's log, unless it succeeds.
+fn headless_with_plugin(
+    env: &TestEnv,
+    home: &ClaudeHome,
+    session: &str,
+    prompt: &str,
+) -> std::process::Output {
+    let plugin = plugin_dir();
+    let out = home.run(
+        &[
+            "-p",
+            "--output-format",
+            "json",
+            "--session-id",
+            session,
+            "--plugin-dir",
+            &plugin.to_string_lossy(),
+            prompt,
+        ],
+        CLAUDE_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        env.daemon_log()
+    );
+    out
+}
+
 /// A home for a session in `env.work` that reaches `env`'s daemon and Codex home.
 fn home_for(env: &TestEnv, api: &AnthropicServer) -> ClaudeHome {
     // What the README tells a user to allow, nothing more.
@@ -393,21 +424,7 @@ fn session_start_and_prompt_hooks_name_unread_tasks_and_stop_has_them_read() {
     })
     .unwrap();
     let home = home_for(&env, &api);
-    let plugin = plugin_dir();
-    let out = home.run(
-        &[
-            "-p",
-            "--output-format",
-            "json",
-            "--session-id",
-            session,
-            "--plugin-dir",
-            &plugin.to_string_lossy(),
-            "What is new?",
-        ],
-        CLAUDE_TIMEOUT,
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = headless_with_plugin(&env, &home, session, "What is new?");
     let conversation = api.conversation();
     let first = conversation.first().expect("a request");
     assert_eq!(first.header("x-claude-code-session-id"), Some(session));
@@ -674,12 +691,7 @@ fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
         if !request.is_conversation() {
             return Turn::text("title");
         }
-        let first_user = request
-            .messages()
-            .iter()
-            .find(|m| m["role"] == "user")
-            .map(|m| m.to_string())
-            .unwrap_or_default();
+        let first_user = request.first_user_message();
         if !first_user.contains("Delegate to Codex through the codexd plugin") {
             return Turn::text("Shown as it is.");
         }
@@ -720,30 +732,7 @@ fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
     })
     .unwrap();
     let home = home_for(&env, &api);
-    let plugin = plugin_dir();
-    let plugin = plugin.to_string_lossy();
-    let claude = |session: &str, prompt: &str| {
-        let out = home.run(
-            &[
-                "-p",
-                "--output-format",
-                "json",
-                "--session-id",
-                session,
-                "--plugin-dir",
-                &plugin,
-                prompt,
-            ],
-            CLAUDE_TIMEOUT,
-        );
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            stderr(&out),
-            env.daemon_log()
-        );
-        out
-    };
+    let claude = |session: &str, prompt: &str| headless_with_plugin(&env, &home, session, prompt);
     // The text the model got for the command: the first user message of the session.
     let command_text = |session: &str| {
         let conversation = api.conversation();
@@ -751,12 +740,7 @@ fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
             .iter()
             .find(|r| r.header("x-claude-code-session-id") == Some(session))
             .expect("a request of the session");
-        first
-            .messages()
-            .iter()
-            .find(|m| m["role"] == "user")
-            .map(|m| m.to_string())
-            .unwrap_or_default()
+        first.first_user_message()
     };
 
     // /codexd:status: this session's tasks as a table, not the shell's.
@@ -810,4 +794,184 @@ fn the_slash_commands_run_codexctl_in_the_session_and_delegate_end_to_end() {
     assert_eq!(tasks.len(), 1, "{page}");
     assert_eq!(tasks[0]["state"], "succeeded");
     assert!(tasks[0]["result_read_at"].is_string(), "{page}");
+}
+
+/// What codex's review mode expects from the model for one finding (FILE is replaced).
+const ONE_FINDING: &str = r#"{"findings":[{"title":"[P1] Division by zero","body":"`b` may be zero.","confidence_score":0.8,"priority":1,"code_location":{"absolute_file_path":"FILE","line_range":{"start":2,"end":2}}}],"overall_correctness":"patch is incorrect","overall_explanation":"It can panic.","overall_confidence_score":0.7}"#;
+
+/// `/codexd:result`, `/codexd:cancel` and `/codexd:review`, typed as a user would: the
+/// command's `!` table names the session's task, and the model's tool call on it does what
+/// the command says: the result is read (and marked read), the running task is cancelled,
+/// a review of the uncommitted change comes back with its findings.
+#[test]
+fn the_result_cancel_and_review_commands_act_on_the_sessions_tasks() {
+    let server = MockModelServer::start_blocking(vec![]).expect("model server");
+    let mut env = TestEnv::new(server).expect("test env");
+    let file = env.work.join("lib.rs");
+    env.server = MockModelServer::start_blocking(vec![
+        Scenario::new(
+            "[readme]",
+            vec![Step::message("RESULT-42: the answer to read")],
+        ),
+        Scenario::new(
+            "[long]",
+            vec![Step::shell("sleep 120"), Step::message("too late")],
+        ),
+        Scenario::new(
+            "Review the current code changes",
+            vec![Step::message(
+                ONE_FINDING.replace("FILE", &file.display().to_string()),
+            )],
+        ),
+    ])
+    .expect("model server");
+    env.start_daemon(&[]).unwrap();
+    codexd_tests::daemon::git(&env.work, &["init", "-q"]);
+    codexd_tests::daemon::git(
+        &env.work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+    );
+    std::fs::write(&file, "fn div(a: i32, b: i32) -> i32 {\n    a / b\n}\n").unwrap();
+
+    let result_session = "8a3c6f4b-5e0d-4f88-9b94-6c2d3e4f5a6b";
+    let cancel_session = "9b4d7a5c-6f1e-4a99-8ca5-7d3e4f5a6b7c";
+    let review_session = "ac5e8b6d-7a2f-4baa-9db6-8e4f5a6b7c8d";
+    let readme = start_in_session(&env, "[readme] answer", Some(result_session));
+    assert_eq!(env.wait(&[&readme]).0, 0, "{}", env.daemon_log());
+    let long = start_in_session(&env, "[long] take your time", Some(cancel_session));
+
+    let codex_url = env.server.base_url();
+    let cwd = env.work.to_string_lossy().to_string();
+    let (read_id, long_id) = (readme.clone(), long.clone());
+    let api = AnthropicServer::start(move |request: &Request| {
+        if !request.is_conversation() {
+            return Turn::text("title");
+        }
+        let command = request.first_user_message();
+        let first_call = request.tool_results().is_empty();
+        let last = request.last_tool_result();
+        let answered = |suffix: &str| last.as_ref().is_some_and(|r| r.name.ends_with(suffix));
+        // A tool's successful reply anywhere in the conversation: the turns after it (the
+        // answer, and the one after a Stop hook's reminder) report it again.
+        let replied = |suffix: &str| {
+            request
+                .tool_results()
+                .into_iter()
+                .rfind(|r| r.name.ends_with(suffix) && !r.is_error)
+                .map(|r| r.text)
+        };
+        if command.contains("finished Codex tasks whose result is unread") {
+            if first_call && command.contains(&read_id) {
+                return Turn::tool(tool("codex_result"), json!({ "task_id": read_id }));
+            }
+            return match replied("__codex_result") {
+                Some(text) => Turn::text(format!("Read: {text}")),
+                None => Turn::text("No unread result."),
+            };
+        }
+        if command.contains("queued and running Codex tasks") {
+            if first_call && command.contains(&long_id) {
+                return Turn::tool(tool("codex_cancel"), json!({ "task_id": long_id }));
+            }
+            return match replied("__codex_cancel") {
+                Some(_) => Turn::text("CANCELLED-OK"),
+                None => Turn::text("Nothing is running."),
+            };
+        }
+        if command.contains("Start a Codex review through the codexd plugin") {
+            let review = request
+                .tool_results()
+                .into_iter()
+                .rfind(|r| r.name.ends_with("__codex_review") && !r.is_error)
+                .and_then(|r| r.json())
+                .and_then(|v| v["task_id"].as_str().map(str::to_string));
+            let wait = |id: &str| {
+                Turn::tool(
+                    tool("codex_wait"),
+                    json!({"task_ids": [id], "timeout_seconds": 50}),
+                )
+            };
+            return match (first_call, review) {
+                (true, _) => Turn::tool(
+                    tool("codex_review"),
+                    json!({
+                        "target": "uncommitted",
+                        "cwd": cwd,
+                        "model": MOCK_MODEL,
+                        "config": mock_config_overrides(&codex_url),
+                    }),
+                ),
+                (false, Some(id)) if answered("__codex_review") => wait(&id),
+                (false, Some(id)) if answered("__codex_wait") => {
+                    let done = last
+                        .as_ref()
+                        .and_then(|r| r.json())
+                        .is_some_and(|v| v["done"] == true);
+                    if done {
+                        Turn::tool(tool("codex_result"), json!({ "task_id": id }))
+                    } else {
+                        wait(&id)
+                    }
+                }
+                _ => match replied("__codex_result") {
+                    Some(text) => Turn::text(format!("Findings: {text}")),
+                    None => Turn::text("No review result."),
+                },
+            };
+        }
+        Turn::text("Shown as it is.")
+    })
+    .unwrap();
+    let home = home_for(&env, &api);
+    let claude = |session: &str, prompt: &str| -> String {
+        let out = headless_with_plugin(&env, &home, session, prompt);
+        result_text(&out.stdout)["result"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // /codexd:result: the session's unread task, read through codex_result, marked read.
+    assert!(env.show(&readme)["result_read_at"].is_null());
+    let answer = claude(result_session, "/codexd:result");
+    assert!(answer.contains("RESULT-42"), "{answer}");
+    assert!(
+        env.show(&readme)["result_read_at"].is_string(),
+        "{}",
+        env.show(&readme)
+    );
+
+    // /codexd:cancel: the session's only running task is cancelled.
+    let answer = claude(cancel_session, "/codexd:cancel");
+    assert!(answer.contains("CANCELLED-OK"), "{answer}");
+    assert_eq!(env.wait(&[&long]).0, 1, "a cancelled task is not a success");
+    assert_eq!(env.show(&long)["state"], "cancelled");
+
+    // /codexd:review: a review task of this session, its findings back as data.
+    let answer = claude(review_session, "/codexd:review");
+    assert!(answer.contains("Division by zero"), "{answer}");
+    let list = env.ctl(&["list", "--json", "--session", review_session]);
+    let page: Value = serde_json::from_slice(&list.stdout).expect("list JSON");
+    let tasks = page["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{page}");
+    assert_eq!(tasks[0]["kind"], "review");
+    assert_eq!(tasks[0]["state"], "succeeded");
+    assert!(tasks[0]["result_read_at"].is_string(), "{page}");
+    let result = env.ctl(&[
+        "result",
+        "--json",
+        tasks[0]["id"].as_str().unwrap_or_default(),
+    ]);
+    let result: Value = serde_json::from_slice(&result.stdout).expect("result JSON");
+    assert_eq!(result["review"]["findings"][0]["line_start"], 2, "{result}");
 }

@@ -41,11 +41,16 @@ fn doctor(env: &TestEnv, vars: &[(&str, &str)]) -> (Option<i32>, Vec<Value>) {
 
 /// The status of the check named `name`.
 fn status<'a>(checks: &'a [Value], name: &str) -> &'a str {
+    field(checks, name, "status")
+}
+
+/// A text field (`status`, `detail`, `fix`) of the check named `name`.
+fn field<'a>(checks: &'a [Value], name: &str, key: &str) -> &'a str {
     checks
         .iter()
         .find(|c| c["check"] == name)
-        .and_then(|c| c["status"].as_str())
-        .unwrap_or_else(|| panic!("no check {name}: {checks:?}"))
+        .and_then(|c| c[key].as_str())
+        .unwrap_or_else(|| panic!("no {key} of check {name}: {checks:?}"))
 }
 
 /// Logs the codex CLI in to `codex_home` with a (fake) API key, as `codex login` would.
@@ -118,23 +123,13 @@ fn doctor_reports_each_check_ok_and_says_how_to_fix_what_fails() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (code, checks) = doctor(&env, &[]);
-    let check = |name: &str| checks.iter().find(|c| c["check"] == name).unwrap().clone();
-    assert_eq!(status(&checks, "claude code"), "ok", "{checks:?}");
-    assert!(
-        check("claude code")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("registered"),
-        "{checks:?}"
-    );
-    assert_eq!(status(&checks, "service"), "ok", "{checks:?}");
-    assert!(
-        check("service")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("codexd.service"),
-        "{checks:?}"
-    );
+    for (name, detail) in [("claude code", "registered"), ("service", "codexd.service")] {
+        assert_eq!(status(&checks, name), "ok", "{checks:?}");
+        assert!(
+            field(&checks, name, "detail").contains(detail),
+            "{checks:?}"
+        );
+    }
     assert_eq!(code, Some(0));
 
     // A socket directory others can enter is a failure naming it.
@@ -144,13 +139,10 @@ fn doctor_reports_each_check_ok_and_says_how_to_fix_what_fails() {
     let (code, checks) = doctor(&env, &[]);
     std::fs::set_permissions(&socket_dir, mode).unwrap();
     assert_eq!(status(&checks, "permissions"), "fail", "{checks:?}");
-    let permissions = checks.iter().find(|c| c["check"] == "permissions").unwrap();
+    let detail = field(&checks, "permissions", "detail");
     assert!(
-        permissions["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("{} is 755", socket_dir.display())),
-        "{permissions}"
+        detail.contains(&format!("{} is 755", socket_dir.display())),
+        "{detail}"
     );
     assert_eq!(code, Some(1));
 
@@ -178,14 +170,8 @@ fn doctor_reports_each_check_ok_and_says_how_to_fix_what_fails() {
     let (code, checks) = doctor(&env, &[("CODEXD_CODEX_BIN", "/nonexistent/codex")]);
     assert_eq!(status(&checks, "daemon"), "warn", "{checks:?}");
     assert_eq!(status(&checks, "codex"), "fail", "{checks:?}");
-    let codex = checks.iter().find(|c| c["check"] == "codex").unwrap();
-    assert!(
-        codex["fix"]
-            .as_str()
-            .unwrap()
-            .contains("npm install -g @openai/codex"),
-        "{codex}"
-    );
+    let fix = field(&checks, "codex", "fix");
+    assert!(fix.contains("npm install -g @openai/codex"), "{fix}");
     assert_eq!(code, Some(1));
     assert!(
         std::os::unix::net::UnixStream::connect(&env.socket).is_err(),
