@@ -3,7 +3,7 @@
 //! refused while 2,000 waiters are connected; daemon CPU per minute idle and with 16 silent
 //! runs (fake codex printing nothing, sleeping). Run alone with `codexd-bench --only 9`.
 
-use crate::daemon::{Codexd, fake_request};
+use crate::daemon::{Codexd, fake_request, until_idle};
 use crate::procfs::{self, cpu_times};
 use crate::report::{Report, Section, Target};
 use crate::sections::{Ctx, fresh_dir};
@@ -102,9 +102,10 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
              through one client; the figure is the daemon's own CPU time over them per \
              task. Then {crowd} waiters are connected and {tasks} starts are made, each on \
              a fresh connection; refused ones are counted. Last, the daemon's CPU over \
-             {} s with no run, and with 16 runs of a fake codex that prints nothing and \
-             sleeps, per minute, each reading taken a few seconds after the daemon's \
-             start and after the 16 starts, from the threads' scheduler run times.",
+             {} s with no run (before the runs, and again after they are cancelled), and \
+             over twice that with 16 runs of a fake codex that prints nothing and sleeps, \
+             per minute, each reading taken a few seconds after the daemon's start, the 16 \
+             starts or the cancels, from the threads' scheduler run times.",
             window.as_secs()
         ),
         &["measure", "value"],
@@ -193,14 +194,31 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             ("FAKE_CODEX_HOLD_MS", "3600000".into()),
         ],
     );
+    let mut silent_ids = Vec::with_capacity(16);
     for _ in 0..16 {
-        client.start(request.clone()).await?;
+        silent_ids.push(client.start(request.clone()).await?.id);
     }
     tokio::time::sleep(ctx.plan.settle * 3).await;
-    let (busy, busy_how) = cpu_per_minute(daemon.pid(), window).await?;
+    let (busy, busy_how) = cpu_per_minute(daemon.pid(), window * 2).await?;
+    // Idle again once the runs are cancelled: an idle reading moves by a third from one
+    // window to the next (sled's flush timer is nearly all of it), so the baseline is the
+    // mean of one window before the runs and one after.
+    for id in &silent_ids {
+        client.cancel(id.as_str()).await?;
+    }
+    until_idle(&client).await?;
+    tokio::time::sleep(ctx.plan.settle * 3).await;
+    let (idle_after, _) = cpu_per_minute(daemon.pid(), window).await?;
+    let idle_before = idle;
+    let idle = (idle_before + idle_after) / 2.0;
     section.row(vec![
-        "daemon CPU per minute, idle".into(),
-        format!("{:.1} ms ({idle_how})", idle * 1000.0),
+        "daemon CPU per minute, idle (mean of before and after the runs)".into(),
+        format!(
+            "{:.1} ms ({:.1} before, {:.1} after; {idle_how})",
+            idle * 1000.0,
+            idle_before * 1000.0,
+            idle_after * 1000.0
+        ),
     ]);
     section.row(vec![
         "daemon CPU per minute, 16 silent runs".into(),
