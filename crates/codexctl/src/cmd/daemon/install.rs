@@ -656,7 +656,12 @@ mod tests {
             "{service}"
         );
         assert!(!service.contains(SERVICE_EXEC_LINE));
-        for kept in ["Type=notify", "KillMode=process", "Restart=on-failure"] {
+        for kept in [
+            "Type=notify",
+            "KillMode=process",
+            "Delegate=yes",
+            "Restart=on-failure",
+        ] {
             assert!(service.contains(kept), "{kept}");
         }
         // Everything but the header and the program line is the template's.
