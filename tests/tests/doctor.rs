@@ -279,3 +279,63 @@ fn the_status_line_follows_a_sessions_task_and_is_quiet_without_a_daemon() {
         "read: nothing to show"
     );
 }
+
+/// A daemon of another build answering on the socket (a stand-in that replies to
+/// `codexd_version` as such a daemon would) is a warning that says how to restart it.
+#[test]
+fn a_daemon_of_another_version_is_a_warning_with_the_restart_line() {
+    use std::io::BufRead;
+    let env = env_with(vec![]);
+    let dir = env.socket.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&env.socket).unwrap();
+    let info = serde_json::json!({
+        "version": "0.0.1",
+        "pid": std::process::id(),
+        "socket": env.socket,
+        "state_dir": env.state_dir,
+        "codex_bin": "codex",
+        "max_running": 4,
+        "running": 0,
+        "queued": 0,
+        "started_at": "2026-12-04T00:00:00.000Z",
+    });
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let Ok(reader) = stream.try_clone() else {
+                continue;
+            };
+            let mut writer = stream;
+            for line in std::io::BufReader::new(reader)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let Ok(request) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let reply = if request["method"] == "codexd_version" {
+                    serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": info})
+                } else {
+                    serde_json::json!({"jsonrpc": "2.0", "id": request["id"],
+                        "error": {"code": -32601, "message": "not in this stand-in"}})
+                };
+                if writeln!(writer, "{reply}").is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let (_, checks) = doctor(&env, &[]);
+    assert_eq!(status(&checks, "daemon"), "warn", "{checks:?}");
+    let detail = field(&checks, "daemon", "detail");
+    assert!(
+        detail.contains(&format!(
+            "codexd 0.0.1 answers, but this codexctl is {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{detail}"
+    );
+    let fix = field(&checks, "daemon", "fix");
+    assert!(fix.contains("codexctl daemon stop"), "{fix}");
+}
