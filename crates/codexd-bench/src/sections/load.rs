@@ -90,7 +90,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let window = if quick {
         Duration::from_secs(2)
     } else {
-        Duration::from_secs(30)
+        Duration::from_secs(60)
     };
 
     let mut section = Section::new(
@@ -200,9 +200,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     tokio::time::sleep(ctx.plan.settle * 3).await;
     let (busy, busy_how) = cpu_per_minute(daemon.pid(), window * 2).await?;
-    // Idle again once the runs are cancelled: an idle reading moves by a third from one
-    // window to the next (sled's flush timer is nearly all of it), so the baseline is the
-    // mean of one window before the runs and one after.
+    // Idle again once the runs are cancelled: an idle daemon uses a few milliseconds a
+    // minute, so any stray wake-up moves one reading, and the baseline is the mean of one
+    // window before the runs and one after.
     for id in &silent_ids {
         client.cancel(id.as_str()).await?;
     }

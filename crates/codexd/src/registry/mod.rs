@@ -173,7 +173,10 @@ impl Registry {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(100));
+            // No flush timer: every write is flushed before it returns (below), so sled's
+            // periodic flush had nothing to add, and it woke an idle daemon for an fsync
+            // ten times a second (nearly all of its idle CPU; BENCHMARKS.md, section 9).
+            .flush_every_ms(None);
         // sled's own background threads let go of a database a moment after its last
         // handle in this process is dropped, and hold its file lock until then: a reopen
         // in the same process (tests, or a registry moved aside and rebuilt) waits for

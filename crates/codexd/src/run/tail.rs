@@ -11,9 +11,9 @@ use tokio::io::unix::AsyncFd;
 
 /// The safety poll of a watched log: how often it is read even without a wake-up. Only a
 /// missed inotify event (an overflowed queue) makes it matter, and then a line is seen at
-/// most this late, never lost; at 2 s, 16 silent runs cost the daemon 1.7x its idle CPU,
-/// at 10 s 1.2x (BENCHMARKS.md, section 9).
-pub const SAFETY_POLL: Duration = Duration::from_secs(10);
+/// most this late, never lost. Each poll of a quiet log costs a worker wake-up and a read;
+/// at 30 s, 16 silent runs add little to an idle daemon (BENCHMARKS.md, section 9).
+pub const SAFETY_POLL: Duration = Duration::from_secs(30);
 
 /// The poll period of a log that could not be watched.
 pub const FALLBACK_POLL: Duration = Duration::from_millis(20);
